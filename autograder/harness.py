@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from .compare import describe_difference, describe_wrong_type
 from .devices import SIMULATED_CUDA, available_devices, exact_float32, run_on_simulated_cuda
@@ -70,6 +71,26 @@ def quiet():
         yield
 
 
+class _Forbid(TorchFunctionMode):
+    """Fail a student's call that hands the work to the function it must implement."""
+
+    def __init__(self, forbidden: dict):
+        super().__init__()
+        self.forbidden = forbidden
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.forbidden:
+            raise _ForbiddenCall(
+                f"it calls {self.forbidden[func]}; the exercise is to implement it "
+                "with elementary tensor operations."
+            )
+        return func(*args, **(kwargs or {}))
+
+
+class _ForbiddenCall(Exception):
+    pass
+
+
 def describe_call(name: str, arguments: dict) -> str:
     """``batch_norm(input: (8, 3) float32, ..., training=True)`` for messages."""
     parts = []
@@ -92,12 +113,14 @@ def check_against_reference(
     grad_wrt: tuple[str, ...] = (),
     variants: tuple[Variant, ...] = (),
     devices: list[str] | None = None,
+    forbidden: dict | None = None,
 ) -> Report:
     """Compare ``student(*arguments.values())`` with ``reference`` on every device.
 
     ``arguments`` holds the positional arguments by name, tensors on the CPU;
     each run gets fresh copies. ``state`` names arguments the function updates
     in place; ``grad_wrt`` names arguments whose gradients are compared.
+    ``forbidden`` maps torch functions the student may not call to their names.
     """
     operation = operation or name
     report = Report(describe_call(name, arguments))
@@ -109,7 +132,7 @@ def check_against_reference(
                 continue
             where = f"{report.call} on {device}"
             expected = _run(reference, arguments, device, grad_wrt)
-            actual = _run_student(student, arguments, device, grad_wrt, where)
+            actual = _run_student(student, arguments, device, grad_wrt, where, forbidden or {})
             problems = _compare_results(actual, expected, operation, state)
             if problems:
                 mistake = _diagnose(actual, arguments, device, grad_wrt, state, variants, operation)
@@ -154,6 +177,11 @@ def check_raises(
             except exception:
                 report.devices.append(device)
                 continue
+            except NotImplementedError:
+                raise AssertionError(
+                    f"{report.call} on {device}: the function is not implemented yet "
+                    "(it raised NotImplementedError)."
+                ) from None
             except Exception as error:  # noqa: BLE001 - reported to the student
                 raise AssertionError(
                     f"{report.call} on {device} raised {type(error).__name__}: {error}; "
@@ -191,9 +219,12 @@ def _run(function, arguments, device, grad_wrt) -> _Result:
     return _Result(function(*args.values()), args)
 
 
-def _run_student(function, arguments, device, grad_wrt, where) -> _Result:
+def _run_student(function, arguments, device, grad_wrt, where, forbidden) -> _Result:
     try:
-        return _run(function, arguments, device, grad_wrt)
+        with _Forbid(forbidden):
+            return _run(function, arguments, device, grad_wrt)
+    except _ForbiddenCall as error:
+        raise AssertionError(f"{where}: {error}") from None
     except NotImplementedError:
         raise AssertionError(
             f"{where}: the function is not implemented yet (it raised NotImplementedError)."

@@ -1,0 +1,37 @@
+# The course's commands. Each one creates .venv and installs requirements.txt
+# first if needed, and runs with .venv/bin first on PATH (nbgrader starts
+# `alembic` and kernels from PATH).
+
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+PYTHON := $(BIN)/python
+export PATH := $(BIN):$(PATH)
+# Tests and the book import the autograder from this checkout.
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test test-fast exercises clean
+
+$(STAMP): requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+## book: build the HTML book into _build/html, executing every cell (cached)
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+## test: run the whole test suite, the book build and nbgrader end to end included
+test: $(STAMP)
+	$(PYTHON) -m pytest
+
+## test-fast: the suite without the book build and the nbgrader runs
+test-fast: $(STAMP)
+	$(PYTHON) -m pytest -m "not slow"
+
+## exercises: regenerate exercises/ from solutions/
+exercises: $(STAMP)
+	$(PYTHON) -m autograder generate
+
+clean:
+	rm -rf _build grading

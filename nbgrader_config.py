@@ -1,0 +1,41 @@
+"""nbgrader configuration: stock nbgrader commands work from the repository root.
+
+    nbgrader generate_assignment batch_norm   # solutions/ -> exercises/
+    nbgrader autograde batch_norm             # grading/submitted/ -> grading/autograded/
+    nbgrader generate_feedback batch_norm     # -> grading/feedback/, hidden tests removed
+
+Everything a grading run writes (submissions, autograded copies, feedback and
+the gradebook) lives under grading/, which git ignores.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+GRADING = os.path.join(ROOT, "grading")
+os.makedirs(GRADING, exist_ok=True)  # SQLite creates the file, not its folder
+
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "grading/submitted"
+c.CourseDirectory.autograded_directory = "grading/autograded"
+c.CourseDirectory.feedback_directory = "grading/feedback"
+c.CourseDirectory.solution_directory = "grading/solution"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
+
+# Importing torch alone takes seconds; a cell that trains a little needs more
+# than nbgrader's default 30 s on a slow machine.
+c.ExecutePreprocessor.timeout = 180
+
+# A student who deletes a test cell gets it back, and loses its points only if it fails.
+c.OverwriteCells.add_missing_cells = True
+
+# nbgrader's feedback shows hidden tests by default; strip them, and the
+# tracebacks that would quote them, before the HTML is written.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
