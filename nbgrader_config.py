@@ -28,6 +28,8 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
 # Importing torch alone takes seconds; a cell that trains a little needs more
 # than nbgrader's default 30 s on a slow machine.
 c.ExecutePreprocessor.timeout = 180
+# The kernel's own log (a warning about its local TCP port) is noise in a grading run.
+c.ExecutePreprocessor.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 
 # A student who deletes a test cell gets it back, and loses its points only if it fails.
 c.OverwriteCells.add_missing_cells = True

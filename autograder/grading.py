@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.plugins import CsvExportPlugin
+from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 
@@ -76,8 +78,11 @@ def grade(api: NbGraderAPI, assignment: str, students: list[str] | None = None, 
                 f"{assignment!r} is not in the gradebook: run `python -m autograder generate {assignment}` first"
             ) from None
     for number, student in enumerate(students, 1):
-        _checked(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
-        _checked(api.generate_feedback(assignment, student, force=True), f"generate_feedback {student}")
+        with warnings.catch_warnings():
+            # nbgrader's own gradebook code trips this SQLAlchemy warning; it is harmless.
+            warnings.simplefilter("ignore", SAWarning)
+            _checked(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
+            _checked(api.generate_feedback(assignment, student, force=True), f"generate_feedback {student}")
         with Gradebook(api.coursedir.db_url) as gradebook:
             submission = gradebook.find_submission(assignment, student)
             log(f"[{number}/{len(students)}] {student}: {submission.score:g}/{submission.max_score:g}")

@@ -1,0 +1,37 @@
+"""Notebook helpers shared by the tests."""
+
+import re
+from pathlib import Path
+
+import nbformat
+
+SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.S | re.M)
+
+
+def grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def solution_code(source_notebook: Path) -> dict[str, str]:
+    """grade_id -> the solution code of each solution cell, without its markers."""
+    notebook = nbformat.read(source_notebook, as_version=4)
+    solutions = {}
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            solutions[grade_id(cell)] = SOLUTION_REGION.sub(lambda m: m.group(1), cell.source)
+    return solutions
+
+
+def solution_regions(source_notebook: Path) -> list[str]:
+    """The code between BEGIN and END SOLUTION, which the student version must not contain."""
+    notebook = nbformat.read(source_notebook, as_version=4)
+    return [m.group(1) for cell in notebook.cells for m in SOLUTION_REGION.finditer(cell.source)]
+
+
+def submission(release_notebook: Path, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The released notebook with some solution cells answered, as a student hands it in."""
+    notebook = nbformat.read(release_notebook, as_version=4)
+    for cell in notebook.cells:
+        if grade_id(cell) in answers:
+            cell.source = answers[grade_id(cell)]
+    return notebook

@@ -1,0 +1,212 @@
+"""The comparison harness on a simple operation: what it reports, and how."""
+
+import sys
+import warnings
+
+import pytest
+import torch
+
+from autograder import Variant, check_against_reference, check_raises
+from autograder.devices import SIMULATED_CUDA, available_devices
+
+
+def reference(input, weight):
+    return input * weight
+
+
+def arguments():
+    generator = torch.Generator().manual_seed(0)
+    return {"input": torch.randn(4, 3, generator=generator), "weight": torch.randn(3, generator=generator)}
+
+
+def check(student, **options):
+    return check_against_reference(student, reference, arguments(), name="scale", **options)
+
+
+def failure(student, **options) -> str:
+    with pytest.raises(AssertionError) as raised:
+        check(student, **options)
+    return str(raised.value)
+
+
+def test_a_correct_function_passes_on_every_available_device():
+    report = check(lambda input, weight: weight * input, grad_wrt=("input", "weight"))
+    assert report.devices == available_devices()
+    assert "scale(input: (4, 3) float32, weight: (3,) float32)" in str(report)
+
+
+@pytest.mark.parametrize(
+    "student, expected",
+    [
+        (lambda input, weight: None, "the output is None: did you forget a `return`"),
+        (lambda input, weight: (input * weight).numpy(), "the output is a NumPy array; return a torch.Tensor"),
+        (lambda input, weight: [1.0], "the output is a list, expected a torch.Tensor"),
+        (lambda input, weight: (input * weight)[:2], "the output has shape (2, 3), expected (4, 3)"),
+        (lambda input, weight: (input * weight).double(), "the output has dtype torch.float64, expected torch.float32"),
+        (lambda input, weight: input * weight / 0 * 0, "NaN value(s) where the reference has numbers"),
+    ],
+)
+def test_bad_return_values_get_a_clear_message(student, expected):
+    message = failure(student)
+    assert expected in message
+    assert "on cpu" in message
+    assert "Traceback" not in message
+
+
+def test_a_value_mismatch_reports_where_by_how_much_and_the_tolerance():
+    def off_by_one_element(input, weight):
+        out = input * weight
+        out[2, 1] += 0.5
+        return out
+
+    message = failure(off_by_one_element)
+    assert "differs from the reference in 1 of 12 elements" in message
+    assert "Greatest absolute difference: 0.5 at index (2, 1)" in message
+    assert "Allowed: atol=1e-05 + rtol=1.3e-06 * |expected|" in message
+
+
+def test_a_matching_wrong_variant_is_named():
+    variants = (
+        Variant("the weight is applied twice.", lambda input, weight: input * weight * weight),
+        Variant("the weight is ignored.", lambda input, weight: input),
+    )
+    message = failure(lambda input, weight: input, variants=variants)
+    assert message.endswith("Likely mistake: the weight is ignored.")
+    # A wrong result that matches no variant names no mistake.
+    assert "Likely mistake" not in failure(lambda input, weight: input + 1, variants=variants)
+
+
+def test_exceptions_from_the_student_become_assertion_errors():
+    def broken(input, weight):
+        raise IndexError("index 7 is out of bounds")
+
+    assert "scale(input: (4, 3) float32, weight: (3,) float32) on cpu raised IndexError: index 7" in failure(broken)
+
+
+def test_an_unimplemented_function_says_so():
+    def stub(input, weight):
+        raise NotImplementedError()
+
+    assert "not implemented yet" in failure(stub)
+
+
+def test_gradients_are_compared_and_a_detached_output_is_named():
+    def wrong_gradient(input, weight):
+        # Right values, but every gradient is doubled.
+        return input * weight + (input * weight - (input * weight).detach())
+
+    message = failure(wrong_gradient, grad_wrt=("input", "weight"))
+    assert "gradients" in message and "the gradient with respect to input differs" in message
+
+    message = failure(lambda input, weight: (input * weight).detach(), grad_wrt=("input",))
+    assert "the output carries no gradient" in message
+
+    message = failure(lambda input, weight: input * weight.detach(), grad_wrt=("input", "weight"))
+    assert "the gradient with respect to weight is missing" in message
+
+
+def test_in_place_state_is_compared():
+    def update(input, state):
+        state.add_(input.sum(0))
+        return input.clone()
+
+    def forgets_the_update(input, state):
+        return input.clone()
+
+    args = {"input": torch.ones(2, 3), "state": torch.zeros(3)}
+    check_against_reference(update, update, args, name="update", state=("state",))
+    with pytest.raises(AssertionError, match="state after the call differs from the reference in 3 of 3"):
+        check_against_reference(forgets_the_update, update, args, name="update", state=("state",))
+
+
+def test_nothing_reaches_stderr_and_warnings_are_not_raised(capfd):
+    def noisy(input, weight):
+        warnings.warn("a user warning", UserWarning)
+        print("a stray message", file=sys.stderr)
+        return input * weight
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning escaping the harness would raise here
+        check(noisy)
+    assert capfd.readouterr().err == ""
+
+
+def test_a_function_that_calls_the_forbidden_reference_fails():
+    message = failure(lambda input, weight: torch.mul(input, weight), forbidden={torch.mul: "torch.mul"})
+    assert "it calls torch.mul; the exercise is to implement it" in message
+
+
+def test_check_raises():
+    args = {"input": torch.zeros(1, 3)}
+
+    def rejects(input):
+        raise ValueError("one value")
+
+    assert check_raises(rejects, args, ValueError, name="f", when="for one value").devices
+    with pytest.raises(AssertionError, match="returned normally; expected it to raise ValueError for one value"):
+        check_raises(lambda input: input, args, ValueError, name="f", when="for one value")
+    with pytest.raises(AssertionError, match="raised TypeError: nope; expected ValueError"):
+        check_raises(lambda input: (_ for _ in ()).throw(TypeError("nope")), args, ValueError, name="f", when="x")
+
+
+# --- the simulated GPU -------------------------------------------------------
+
+simulated = pytest.mark.skipif(torch.cuda.is_available(), reason="a real GPU replaces the simulation")
+SIM = [SIMULATED_CUDA]
+
+
+@simulated
+def test_simulation_catches_a_tensor_created_on_the_cpu():
+    def cpu_tensor(input, weight):
+        return input * weight + torch.zeros(input.shape[1])[None, :] * torch.ones(4, 1)
+
+    # Correct on the CPU...
+    check(cpu_tensor, devices=["cpu"])
+    # ... but not on a GPU.
+    message = failure(cpu_tensor, devices=SIM)
+    assert "on a simulated GPU: it mixes devices" in message
+    assert "device=input.device" in message
+
+
+@simulated
+def test_simulation_catches_numpy_on_a_device_tensor():
+    message = failure(lambda input, weight: torch.from_numpy(input.numpy() * weight.numpy()), devices=SIM)
+    assert "calls .numpy() on a tensor" in message
+
+
+@simulated
+def test_simulation_catches_an_output_moved_to_the_cpu():
+    assert "the output is on cpu for inputs on cuda" in failure(lambda input, weight: (input * weight).cpu(), devices=SIM)
+
+
+@simulated
+def test_simulation_accepts_device_correct_code_with_copies_indexing_and_to():
+    def careful(input, weight):
+        out = torch.empty_like(input)
+        out.copy_(input * weight[None, :])
+        out[0] = out[0] + torch.zeros(3).to(input.device)
+        return out.to(input)
+
+    report = check(careful, devices=SIM)
+    assert report.devices == SIM and not report.notes
+
+
+@simulated
+def test_data_dependent_code_is_inconclusive_not_wrong():
+    def reads_values(input, weight):
+        if weight.abs().max().item() > 0:
+            return input * weight
+        return input
+
+    report = check(reads_values, devices=SIM)
+    assert report.devices == [f"{SIMULATED_CUDA}, inconclusive"]
+    assert "inconclusive" in report.notes[0]
+
+
+def test_cuda_results_are_compared_with_cpu_results_when_a_gpu_is_present():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a GPU")
+    report = check(lambda input, weight: input * weight, grad_wrt=("input", "weight"))
+    assert report.devices == ["cpu", "cuda"]
+    message = failure(lambda input, weight: input * weight + (input.device.type == "cuda"))
+    assert "on cuda" in message
