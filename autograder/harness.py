@@ -114,6 +114,7 @@ def check_against_reference(
     variants: tuple[Variant, ...] = (),
     devices: list[str] | None = None,
     forbidden: dict | None = None,
+    outputs: tuple[str, ...] | None = None,
 ) -> Report:
     """Compare ``student(*arguments.values())`` with ``reference`` on every device.
 
@@ -121,21 +122,24 @@ def check_against_reference(
     each run gets fresh copies. ``state`` names arguments the function updates
     in place; ``grad_wrt`` names arguments whose gradients are compared.
     ``forbidden`` maps torch functions the student may not call to their names.
+    ``outputs`` names the parts of a function that returns a tuple of tensors.
     """
+    if outputs and grad_wrt:
+        raise ValueError("gradients are compared for functions with a single output")
     operation = operation or name
     report = Report(describe_call(name, arguments))
     student_results_by_device = {}
     with quiet(), exact_float32():
         for device in devices or available_devices():
             if device == SIMULATED_CUDA:
-                _check_simulated(student, arguments, report)
+                _check_simulated(student, arguments, report, outputs)
                 continue
             where = f"{report.call} on {device}"
             expected = _run(reference, arguments, device, grad_wrt)
             actual = _run_student(student, arguments, device, grad_wrt, where, forbidden or {})
-            problems = _compare_results(actual, expected, operation, state)
+            problems = _compare_results(actual, expected, operation, state, outputs)
             if problems:
-                mistake = _diagnose(actual, arguments, device, grad_wrt, state, variants, operation)
+                mistake = _diagnose(actual, arguments, device, grad_wrt, state, variants, operation, outputs)
                 raise AssertionError(_message(where, problems, mistake))
             if grad_wrt:
                 problems = _compare_gradients(actual, expected, operation, grad_wrt)
@@ -150,6 +154,7 @@ def check_against_reference(
                 student_results_by_device["cpu"],
                 operation,
                 state,
+                outputs,
             )
             if problems:
                 raise AssertionError(_message(report.call + ": cuda against cpu", problems, None))
@@ -235,16 +240,31 @@ def _run_student(function, arguments, device, grad_wrt, where, forbidden) -> _Re
 
 def _to_cpu(result: _Result) -> _Result:
     move = lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v  # noqa: E731
-    return _Result(move(result.output), {k: move(v) for k, v in result.arguments.items()})
+    output = result.output
+    output = type(output)(move(v) for v in output) if isinstance(output, (tuple, list)) else move(output)
+    return _Result(output, {k: move(v) for k, v in result.arguments.items()})
 
 
 # --- comparing -----------------------------------------------------------------
 
 
-def _compare_results(actual: _Result, expected: _Result, operation, state) -> list[str]:
-    pairs = [(OUTPUT, actual.output, expected.output)]
+def _output_pairs(actual, expected, outputs) -> tuple[list, list[str]]:
+    """(what, got, want) for each part of the output, or the problem with its structure."""
+    if not outputs:
+        return [(OUTPUT, actual, expected)], []
+    if not isinstance(actual, (tuple, list)) or len(actual) != len(outputs):
+        got = f"a {type(actual).__name__}"
+        if isinstance(actual, (tuple, list)):
+            got += f" of {len(actual)} values"
+        return [], [f"the function returns {got}; expected a tuple ({', '.join(outputs)})."]
+    return [(f"{name} (returned value {i})", a, e) for i, (name, a, e) in enumerate(zip(outputs, actual, expected))], []
+
+
+def _compare_results(actual: _Result, expected: _Result, operation, state, outputs=None) -> list[str]:
+    pairs, problems = _output_pairs(actual.output, expected.output, outputs)
+    if problems:
+        return problems
     pairs += [(f"{key} after the call", actual.arguments[key], expected.arguments[key]) for key in state]
-    problems = []
     for what, got, want in pairs:
         if want is None:
             if got is not None:
@@ -284,14 +304,14 @@ def _compare_gradients(actual: _Result, expected: _Result, operation, grad_wrt) 
     return problems
 
 
-def _diagnose(actual, arguments, device, grad_wrt, state, variants, operation) -> str | None:
+def _diagnose(actual, arguments, device, grad_wrt, state, variants, operation, outputs) -> str | None:
     """Name the first known mistake whose results the student's match."""
     for variant in variants:
         try:
             wrong = _run(variant.function, arguments, device, grad_wrt)
         except Exception:  # noqa: BLE001 - a variant that cannot run says nothing
             continue
-        if not _compare_results(actual, wrong, operation, state):
+        if not _compare_results(actual, wrong, operation, state, outputs):
             return variant.mistake
     return None
 
@@ -306,7 +326,7 @@ def _message(where: str, problems: list[str], mistake: str | None) -> str:
 # --- the simulated GPU ------------------------------------------------------
 
 
-def _check_simulated(student, arguments, report: Report) -> None:
+def _check_simulated(student, arguments, report: Report, outputs) -> None:
     args = _materialize(arguments, "cpu", ())
     run = run_on_simulated_cuda(student, list(args.values()))
     if run.problem:
@@ -318,10 +338,11 @@ def _check_simulated(student, arguments, report: Report) -> None:
         report.notes.append(f"the simulated GPU check was inconclusive: {run.inconclusive}")
         report.devices.append(f"{SIMULATED_CUDA}, inconclusive")
         return
-    output = run.result
-    if isinstance(output, torch.Tensor) and output.device.type != "cuda":
-        raise AssertionError(
-            f"{report.call} on a simulated GPU: the output is on {output.device.type} for "
-            "inputs on cuda. Keep the result on the input's device (no .cpu() or .numpy())."
-        )
+    parts = run.result if outputs and isinstance(run.result, (tuple, list)) else [run.result]
+    for output in parts:
+        if isinstance(output, torch.Tensor) and output.device.type != "cuda":
+            raise AssertionError(
+                f"{report.call} on a simulated GPU: the output is on {output.device.type} for "
+                "inputs on cuda. Keep the result on the input's device (no .cpu() or .numpy())."
+            )
     report.devices.append(SIMULATED_CUDA)

@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,3 +22,14 @@ def course_copy(tmp_path) -> Path:
     for folder in ("solutions", "exercises"):
         shutil.copytree(ROOT / folder, copy / folder)
     return copy
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Build the book as `make book` does (execution cached) and return _build."""
+    build = subprocess.run(
+        [os.path.join(BIN, "jupyter-book"), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert build.returncode == 0, build.stdout[-5000:] + build.stderr[-5000:]
+    return ROOT / "_build"

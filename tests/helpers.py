@@ -1,5 +1,6 @@
 """Notebook helpers shared by the tests."""
 
+import json
 import re
 from pathlib import Path
 
@@ -35,3 +36,14 @@ def submission(release_notebook: Path, answers: dict[str, str]) -> nbformat.Note
         if grade_id(cell) in answers:
             cell.source = answers[grade_id(cell)]
     return notebook
+
+
+def printed(built: Path, chapter: str) -> str:
+    """Everything an executed chapter of the book printed, in order (``chapter`` like "book/x/y")."""
+    notebook = json.loads((built / "jupyter_execute" / f"{chapter}.ipynb").read_text())
+    texts = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            texts.append("".join(text) if isinstance(text, list) else text)
+    return "".join(texts)

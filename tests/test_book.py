@@ -1,39 +1,10 @@
 """The book builds with every cell executed, warnings as errors, and prints the source's numbers."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from conftest import ROOT
+from helpers import printed
 
 pytestmark = pytest.mark.slow
-
-JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
-
-
-@pytest.fixture(scope="module")
-def built_book():
-    # The same command as `make book`; execution is cached in _build/.jupyter_cache.
-    build = subprocess.run(
-        [str(JUPYTER_BOOK), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    assert build.returncode == 0, build.stdout[-5000:] + build.stderr[-5000:]
-    return ROOT / "_build"
-
-
-def printed(built: Path, chapter: str) -> str:
-    """Everything the executed chapter printed, in order."""
-    notebook = json.loads((built / "jupyter_execute" / f"{chapter}.ipynb").read_text())
-    texts = []
-    for cell in notebook["cells"]:
-        for output in cell.get("outputs", []):
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            texts.append("".join(text) if isinstance(text, list) else text)
-    return "".join(texts)
 
 
 def test_batch_norm_chapter_prints_the_worked_example(built_book):

@@ -210,3 +210,16 @@ def test_cuda_results_are_compared_with_cpu_results_when_a_gpu_is_present():
     assert report.devices == ["cpu", "cuda"]
     message = failure(lambda input, weight: input * weight + (input.device.type == "cuda"))
     assert "on cuda" in message
+
+
+def test_functions_returning_a_tuple_are_compared_part_by_part():
+    def both(input, weight):
+        return input * weight, input + weight
+
+    args = arguments()
+    report = check_against_reference(both, both, args, name="both", outputs=("product", "sum"))
+    assert report.devices == available_devices()
+    with pytest.raises(AssertionError, match=r"sum \(returned value 1\) differs from the reference in 12 of 12"):
+        check_against_reference(lambda i, w: (i * w, i - w), both, args, name="both", outputs=("product", "sum"))
+    with pytest.raises(AssertionError, match=r"returns a Tensor; expected a tuple \(product, sum\)"):
+        check_against_reference(lambda i, w: i * w, both, args, name="both", outputs=("product", "sum"))

@@ -21,14 +21,39 @@ def run(args, cwd):
     return result
 
 
-def submit(course, student, answers):
-    notebook = submission(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", answers)
-    folder = course / "grading" / "submitted" / student / ASSIGNMENT
+def submit(course, student, answers, assignment=ASSIGNMENT):
+    """Hand in every notebook of ``assignment``, with ``answers`` by grade_id filled in."""
+    folder = course / "grading" / "submitted" / student / assignment
     folder.mkdir(parents=True)
-    nbformat.write(notebook, folder / f"{ASSIGNMENT}.ipynb")
+    for release in sorted((course / "exercises" / assignment).glob("*.ipynb")):
+        nbformat.write(submission(release, answers), folder / release.name)
 
 
-def test_generate_autograde_and_feedback(course_copy):
+def read_scores(course) -> dict:
+    with open(course / "grading" / "grades.csv") as file:
+        return {(row["assignment"], row["student_id"]): (float(row["score"]), float(row["max_score"]))
+                for row in csv.DictReader(file)}
+
+
+def test_every_solution_scores_full_marks_and_every_blank_zero(course_copy):
+    course = course_copy
+    assignments = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
+    run([sys.executable, "-m", "autograder", "generate"], course)
+    for assignment in assignments:
+        answers = {}
+        for source in (course / "solutions" / assignment).glob("*.ipynb"):
+            answers.update(solution_code(source))
+        submit(course, "solution", answers, assignment)
+        submit(course, "blank", {}, assignment)
+        run([sys.executable, "-m", "autograder", "grade", assignment], course)
+    scores = read_scores(course)
+    for assignment in assignments:
+        solution, blank = scores[(assignment, "solution")], scores[(assignment, "blank")]
+        assert solution[1] > 0 and solution == (solution[1], solution[1]), (assignment, solution)
+        assert blank == (0.0, blank[1]), (assignment, blank)
+
+
+def test_stock_nbgrader_grades_a_mistake_and_hides_hidden_tests(course_copy):
     course = course_copy
     # Stock nbgrader works from the root with the committed config alone.
     run(["nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course)
@@ -43,8 +68,7 @@ def test_generate_autograde_and_feedback(course_copy):
     graded = run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT], course)
     assert "[3/3]" in graded.stdout
 
-    with open(course / "grading" / "grades.csv") as file:
-        scores = {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in csv.DictReader(file)}
+    scores = {student: score for (_, student), score in read_scores(course).items()}
     full = scores["solution"][1]
     assert full >= 10
     assert scores["solution"] == (full, full)
