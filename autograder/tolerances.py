@@ -43,6 +43,13 @@ OVERRIDES: dict[tuple[str, torch.dtype], Tolerance] = {
         atol=1e-7,
         reason="the same cancellation as in float32, at float64 precision",
     ),
+    ("scaled_dot_product_attention.grad", torch.float32): Tolerance(
+        rtol=1e-4,
+        atol=5e-5,
+        reason="with large scores the softmax saturates, and its gradient is a "
+        "difference of nearly equal products that PyTorch's fused kernel and "
+        "elementary operations round differently",
+    ),
     ("batch_norm", torch.float16): Tolerance(
         rtol=1e-2,
         atol=1e-3,
