@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -23,24 +24,41 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("assignments", nargs="*", help="default: every folder of solutions/")
     generate.add_argument("--root", default=".", help="the course's root (default: .)")
 
-    grade = verbs.add_parser("grade", help="autograde, write feedback, export grades to CSV")
+    grade = verbs.add_parser("grade", help="autograde a class, write feedback, grades CSV and class report")
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--root", default=".", help="the course's root (default: .)")
+    grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="submissions executed at once (default: the number of cores)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run submissions without the bubblewrap sandbox (unsafe)")
+    grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
+    grade.add_argument("--notebook-timeout", type=int, default=600,
+                       help="seconds per submission (default 600)")
+    grade.add_argument("--memory", type=float, default=4.0,
+                       help="GB of address space per sandboxed process (default 4)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="grade again the students already graded (default: resume)")
 
     args = parser.parse_args(argv)
     if args.verb == "check":
         return _check(args.notebook, args.timeout)
 
-    from .grading import GradingError, course_api, generate as run_generate, grade as run_grade
+    from .grading import GradingError, Limits, course_api, generate as run_generate, grade as run_grade
+    from .sandbox import SandboxUnavailable
 
     try:
-        api = course_api(args.root)
         if args.verb == "generate":
-            run_generate(api, args.assignments)
-        else:
-            run_grade(api, args.assignment, args.student)
-    except GradingError as error:
+            run_generate(course_api(args.root), args.assignments)
+            return 0
+        if args.no_sandbox:
+            print("warning: grading WITHOUT a sandbox: submissions run with your rights, "
+                  "can read the solutions and the gradebook, and reach the network.", file=sys.stderr)
+        limits = Limits(workers=max(1, args.workers), sandbox=not args.no_sandbox,
+                        cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                        memory_bytes=int(args.memory * 1e9))
+        run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade)
+    except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

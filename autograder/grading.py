@@ -1,37 +1,84 @@
-"""The instructor's steps, each a thin layer over nbgrader's own API.
+"""The instructor's steps, each a layer over nbgrader's own API.
 
-``generate`` turns solutions/ into exercises/; ``grade`` autogrades the
-collected submissions of an assignment, writes feedback without hidden tests
-and exports the gradebook to CSV. The paths come from nbgrader_config.py at the
-root of the course, so these steps and stock ``nbgrader`` commands agree.
+``generate`` turns solutions/ into exercises/. ``grade`` grades a whole class:
+
+1. *prepare* (main process): each submission is copied aside and sanitized by
+   nbgrader's own ``autograde`` with execution switched off: locked and test
+   cells are restored from the gradebook, the kernelspec is overwritten,
+   outputs are cleared;
+2. *execute* (``--workers`` at a time): the sanitized notebooks run in a
+   sandbox, see ``autograder.sandbox``;
+3. *record* (main process): nbgrader's ``autograde`` again, with sanitizing
+   and execution switched off, reads the executed notebooks and writes the
+   grades, then ``generate_feedback`` writes the feedback.
+
+nbgrader's SQLite gradebook is not safe for concurrent writers, so only the
+main process ever writes it (steps 1 and 3), while the workers, which do the
+slow part, never touch it. The grades are those of stock nbgrader, whose own
+preprocessors grade the same executed notebooks.
+
+A student is done once a marker file is written after their feedback. A run
+that is stopped at any point (kill -9 included) and started again skips the
+students who are done and redoes the others from the start, so nothing is
+graded twice or lost.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import nbformat
+from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.plugins import CsvExportPlugin
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+from nbgrader.utils import determine_grade, is_grade
 from sqlalchemy.exc import SAWarning
+from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
+
+from .sandbox import EXECUTED_SUFFIX, mark_unfinished_tests, sandbox_command
 
 
 class GradingError(RuntimeError):
     """A step of nbgrader failed; the message carries nbgrader's log."""
 
 
-def course_api(root: str | os.PathLike = ".") -> NbGraderAPI:
-    """nbgrader's API, configured by the course's nbgrader_config.py under ``root``."""
-    root = Path(root).resolve()
+def _load_config(root: Path) -> Config:
     if not (root / "nbgrader_config.py").is_file():
         raise GradingError(f"{root} has no nbgrader_config.py: run this from the course's root")
+    return PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+
+
+def course_api(root: str | os.PathLike = ".", **overrides) -> NbGraderAPI:
+    """nbgrader's API, configured by the course's nbgrader_config.py under ``root``.
+
+    ``overrides`` set further options, e.g. ``Autograde__sanitize_preprocessors=[]``.
+    """
+    root = Path(root).resolve()
     # nbgrader starts `alembic` and kernels from PATH: put this environment first.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config = _load_config(root)
+    for key, value in overrides.items():
+        section, option = key.split("__")
+        setattr(config[section], option, value)
     return NbGraderAPI(config=config)
 
 
@@ -63,31 +110,311 @@ def submitted_students(api: NbGraderAPI, assignment: str) -> list[str]:
     return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
 
 
-def grade(api: NbGraderAPI, assignment: str, students: list[str] | None = None, log=print) -> Path:
-    """Autograde, write feedback and export grades; return the CSV's path."""
-    students = students or submitted_students(api, assignment)
-    if not students:
-        raise GradingError(
-            f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/<student>/{assignment}/"
+# --- grading a class ----------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One student's result, as the report and a resumed run need it."""
+
+    student: str
+    score: float = 0.0
+    max_score: float = 0.0
+    status: str = "graded"  # graded, timed out, crashed, unreadable
+    reason: str = ""  # one line
+    tests: dict = field(default_factory=dict)  # grade_id -> failure message, "" when passed
+    seconds: float = 0.0
+
+
+@dataclass
+class Limits:
+    workers: int = os.cpu_count() or 1
+    sandbox: bool = True
+    cell_timeout: int = 60  # seconds per cell
+    notebook_timeout: int = 600  # seconds for a whole submission
+    memory_bytes: int = 4_000_000_000  # address space of each process in the sandbox
+    cpu_seconds: int = 900
+
+
+class ClassGrader:
+    """Grades every submission of one assignment: in parallel, sandboxed and resumable."""
+
+    def __init__(self, root: str | os.PathLike, assignment: str, limits: Limits | None = None, log=print):
+        self.root = Path(root).resolve()
+        self.assignment = assignment
+        self.limits = limits or Limits()
+        self.log = log
+        self.api = course_api(self.root)
+        grading = Path(self.api.coursedir.root, "grading")
+        self.staged = grading / "staged"  # copies of the submissions, renames fixed
+        self.sanitized = grading / "sanitized"
+        self.executed = grading / "executed"
+        self.work = grading / "work" / assignment  # what a sandbox can see and write
+        self.progress = grading / "progress" / assignment
+        relative = lambda p: str(p.relative_to(self.api.coursedir.root))  # noqa: E731
+        self.sanitizer = course_api(
+            self.root,
+            CourseDirectory__submitted_directory=relative(self.staged),
+            CourseDirectory__autograded_directory=relative(self.sanitized),
+            Autograde__autograde_preprocessors=[],
         )
-    with Gradebook(api.coursedir.db_url) as gradebook:
-        try:
-            gradebook.find_assignment(assignment)
-        except MissingEntry:
+        self.recorder = course_api(
+            self.root,
+            CourseDirectory__submitted_directory=relative(self.executed),
+            Autograde__sanitize_preprocessors=[],
+            # Stock autograde's steps after Execute, unchanged.
+            Autograde__autograde_preprocessors=[
+                IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+            ],
+        )
+        with Gradebook(self.api.coursedir.db_url) as gradebook:
+            try:
+                found = gradebook.find_assignment(assignment)
+            except MissingEntry:
+                raise GradingError(
+                    f"{assignment!r} is not in the gradebook: run `python -m autograder generate {assignment}` first"
+                ) from None
+            self.notebooks = sorted(n.name for n in found.notebooks)
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self, students: list[str] | None = None, regrade: bool = False) -> list[Outcome]:
+        from tqdm import tqdm
+
+        students = students or submitted_students(self.api, self.assignment)
+        if not students:
             raise GradingError(
-                f"{assignment!r} is not in the gradebook: run `python -m autograder generate {assignment}` first"
-            ) from None
-    for number, student in enumerate(students, 1):
+                f"no submissions of {self.assignment!r} in "
+                f"{self.api.coursedir.submitted_directory}/<student>/{self.assignment}/"
+            )
+        if regrade:
+            for student in students:
+                self._marker(student).unlink(missing_ok=True)
+        outcomes = {s: self._load_outcome(s) for s in students}
+        pending = [s for s in students if outcomes[s] is None]
+        if len(pending) < len(students):
+            self.log(f"{len(students) - len(pending)} of {len(students)} submissions already graded: resuming")
+        with ThreadPoolExecutor(max_workers=self.limits.workers) as pool, \
+                tqdm(total=len(students), initial=len(students) - len(pending), unit="submission",
+                     desc=self.assignment, file=sys.stderr, dynamic_ncols=True) as bar:
+            running = {}
+            for student in pending:
+                bar.set_postfix_str(f"preparing {student}")
+                running[pool.submit(self._execute, student, self._prepare(student))] = student
+            for done in as_completed(running):
+                student = running[done]
+                bar.set_postfix_str(f"recording {student}")
+                outcome = self._record(student, *done.result())
+                self._save_outcome(outcome)
+                outcomes[student] = outcome
+                bar.update(1)
+                bar.write(self._line(outcome))
+        return [outcomes[s] for s in students]
+
+    @staticmethod
+    def _line(outcome: Outcome) -> str:
+        line = f"{outcome.student}: {outcome.score:g}/{outcome.max_score:g}"
+        return line + (f" ({outcome.status}: {outcome.reason})" if outcome.reason else "")
+
+    # -- 1. prepare ------------------------------------------------------------
+
+    def _prepare(self, student: str) -> tuple[float, str, str]:
+        """Stage and sanitize; return (start time, status, reason)."""
+        start = time.monotonic()
+        status, notes = "graded", []
+        source = Path(self.api.coursedir.root, self.api.coursedir.submitted_directory, student, self.assignment)
+        staged = self.staged / student / self.assignment
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(source, staged)
+        present = {p.stem: p for p in staged.glob("*.ipynb")}
+        missing = [n for n in self.notebooks if n not in present]
+        extra = [n for n in present if n not in self.notebooks]
+        if len(missing) == 1 and len(extra) == 1:  # a renamed notebook: grade it under its name
+            present[extra[0]].rename(staged / f"{missing[0]}.ipynb")
+            notes.append(f"{extra[0]}.ipynb graded as {missing[0]}.ipynb")
+        for path in staged.glob("*.ipynb"):
+            try:
+                nbformat.read(path, as_version=4)
+            except Exception as error:  # noqa: BLE001 - any unreadable notebook scores 0
+                path.unlink()
+                status = "unreadable"
+                notes.append(f"{path.name} is not a valid notebook ({type(error).__name__})")
+        for name in self.notebooks:
+            if not (staged / f"{name}.ipynb").exists() and not any(name in n for n in notes):
+                notes.append(f"{name}.ipynb is missing")
         with warnings.catch_warnings():
-            # nbgrader's own gradebook code trips this SQLAlchemy warning; it is harmless.
             warnings.simplefilter("ignore", SAWarning)
-            _checked(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
-            _checked(api.generate_feedback(assignment, student, force=True), f"generate_feedback {student}")
-        with Gradebook(api.coursedir.db_url) as gradebook:
-            submission = gradebook.find_submission(assignment, student)
-            log(f"[{number}/{len(students)}] {student}: {submission.score:g}/{submission.max_score:g}")
+            result = self.sanitizer.autograde(self.assignment, student, force=True, create=True)
+        if not result["success"]:
+            status = "unreadable"
+            notes.append("nbgrader could not read the submission: " + _first_error(result))
+        return start, status, "; ".join(notes)
+
+    # -- 2. execute (in a worker thread; the sandbox is a subprocess) -----------------
+
+    def _execute(self, student: str, prepared: tuple[float, str, str]) -> tuple[float, str, str]:
+        start, status, reason = prepared
+        sanitized = self.sanitized / student / self.assignment
+        work = self.work / student
+        shutil.rmtree(work, ignore_errors=True)
+        if sanitized.is_dir():
+            shutil.copytree(sanitized, work)
+        else:
+            work.mkdir(parents=True)
+        names = sorted(p.name for p in work.glob("*.ipynb"))
+        stopped = None
+        if names:
+            command, cwd = sandbox_command(
+                work, self.root, names, cell_timeout=self.limits.cell_timeout,
+                memory_bytes=self.limits.memory_bytes, cpu_seconds=self.limits.cpu_seconds,
+                sandbox=self.limits.sandbox,
+            )
+            with open(work / ".grader.log", "wb") as log:
+                process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=log, start_new_session=True)
+                try:
+                    process.wait(timeout=self.limits.notebook_timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    stopped = f"the submission ran longer than {self.limits.notebook_timeout} s"
+                    status = "timed out"
+            if stopped is None and process.returncode != 0:
+                stopped = f"the grading process ended with code {process.returncode}"
+                status = "crashed"
+        executed = self.executed / student / self.assignment
+        shutil.rmtree(executed, ignore_errors=True)
+        executed.mkdir(parents=True)
+        for stamp in (self.staged / student / self.assignment).glob("timestamp.txt"):
+            shutil.copy(stamp, executed)
+        for name in names:
+            notebook, problem = self._executed_notebook(work, name, stopped)
+            if problem and status == "graded":
+                status, stopped = "crashed", problem
+            nbformat.write(notebook, executed / name)
+        if stopped:
+            reason = "; ".join(filter(None, [reason, stopped]))
+        return start, status, reason
+
+    def _executed_notebook(self, work: Path, name: str, stopped: str | None):
+        """The executed notebook, or the sanitized one with every test failed when there is none."""
+        result = work / (Path(name).stem + EXECUTED_SUFFIX)
+        problem = None
+        notebook = None
+        if result.is_file() and result.stat().st_size < 100_000_000:
+            try:
+                notebook = nbformat.read(result, as_version=4)
+            except Exception:  # noqa: BLE001
+                problem = "the executed notebook could not be read"
+        else:
+            problem = stopped or "the notebook produced no result"
+        if notebook is None:
+            notebook = nbformat.read(work / name, as_version=4)
+        mark_unfinished_tests(notebook, stopped or problem or "this test did not run")
+        _fail_tests_without_report(notebook)
+        return notebook, problem
+
+    # -- 3. record -------------------------------------------------------------
+
+    def _record(self, student: str, start: float, status: str, reason: str) -> Outcome:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
+            _checked(self.recorder.autograde(self.assignment, student, force=True, create=True),
+                     f"recording the grades of {student}")
+            _checked(self.api.generate_feedback(self.assignment, student, force=True),
+                     f"generate_feedback {student}")
+        with Gradebook(self.api.coursedir.db_url) as gradebook:
+            submission = gradebook.find_submission(self.assignment, student)
+            score, max_score = submission.score, submission.max_score
+        tests = {}
+        autograded = Path(self.api.coursedir.root, self.api.coursedir.autograded_directory, student, self.assignment)
+        for path in sorted(autograded.glob("*.ipynb")):
+            for cell in nbformat.read(path, as_version=4).cells:
+                if cell.cell_type == "code" and is_grade(cell):
+                    points, maximum = determine_grade(cell)
+                    tests[cell.metadata.nbgrader["grade_id"]] = "" if points == maximum else _failure(cell)
+        if status == "graded" and not reason:
+            failed = sum(1 for message in tests.values() if message)
+            reason = f"{failed} of {len(tests)} tests failed" if failed else ""
+        return Outcome(student, score, max_score, status, reason, tests, round(time.monotonic() - start, 2))
+
+    # -- progress markers ------------------------------------------------------------
+
+    def _marker(self, student: str) -> Path:
+        return self.progress / f"{student}.json"
+
+    def _save_outcome(self, outcome: Outcome) -> None:
+        self.progress.mkdir(parents=True, exist_ok=True)
+        partial = self._marker(outcome.student).with_suffix(".partial")
+        partial.write_text(json.dumps(asdict(outcome), indent=1))
+        partial.replace(self._marker(outcome.student))  # atomic: a marker is whole or absent
+
+    def _load_outcome(self, student: str) -> Outcome | None:
+        marker = self._marker(student)
+        if not marker.is_file():
+            return None
+        return Outcome(**json.loads(marker.read_text()))
+
+
+REPORT_PREFIX = "passed: "
+
+
+def _fail_tests_without_report(notebook) -> None:
+    """A test cell that passed must show the harness's report; otherwise its check was replaced."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            continue
+        outputs = cell.get("outputs", [])
+        if any(o.get("output_type") == "error" for o in outputs):
+            continue
+        reported = any(
+            o.get("output_type") == "display_data"
+            and str(o.get("data", {}).get("text/plain", "")).startswith(REPORT_PREFIX)
+            for o in outputs
+        )
+        if not reported:
+            message = ("the test cell ran without a report from the autograder: "
+                       "its check was replaced or bypassed")
+            cell.outputs = [nbformat.v4.new_output(
+                "error", ename="GradingError", evalue=message, traceback=[f"GradingError: {message}"])]
+
+
+def _failure(cell) -> str:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f"{output.get('ename')}: {output.get('evalue')}"
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "the cell wrote to stderr"
+    return "failed"
+
+
+def _first_error(result: dict) -> str:
+    for line in (result.get("log") or "").splitlines():
+        if "[ERROR]" in line:
+            return line.split("[ERROR]", 1)[1].strip()
+    return (result.get("error") or "unknown error").strip().splitlines()[-1]
+
+
+def export_grades(api: NbGraderAPI) -> Path:
+    """Write the whole gradebook to grading/grades.csv in nbgrader's export format."""
     csv_path = Path(api.coursedir.root, "grading", "grades.csv")
     with Gradebook(api.coursedir.db_url) as gradebook:
         CsvExportPlugin(to=str(csv_path)).export(gradebook)
-    log(f"grades written to {csv_path}")
     return csv_path
+
+
+def grade(root, assignment: str, students: list[str] | None = None, limits: Limits | None = None,
+          regrade: bool = False, log=print) -> tuple[list[Outcome], Path, Path]:
+    """Grade a class; return the outcomes, the grades CSV and the class report."""
+    from .class_report import write_class_report
+
+    grader = ClassGrader(root, assignment, limits, log)
+    outcomes = grader.run(students, regrade=regrade)
+    csv_path = export_grades(grader.api)
+    report = write_class_report(
+        Path(grader.api.coursedir.root, "grading", f"report-{assignment}.html"), assignment, outcomes
+    )
+    log(f"grades written to {csv_path}")
+    log(f"class report written to {report}")
+    return outcomes, csv_path, report
