@@ -223,3 +223,17 @@ def test_functions_returning_a_tuple_are_compared_part_by_part():
         check_against_reference(lambda i, w: (i * w, i - w), both, args, name="both", outputs=("product", "sum"))
     with pytest.raises(AssertionError, match=r"returns a Tensor; expected a tuple \(product, sum\)"):
         check_against_reference(lambda i, w: i * w, both, args, name="both", outputs=("product", "sum"))
+
+
+def test_a_pass_is_refused_when_a_trusted_function_was_replaced(monkeypatch):
+    from autograder import integrity
+
+    integrity.trust_package()
+    assert integrity.replaced() == []
+    monkeypatch.setattr(torch.nn.functional, "batch_norm", lambda *args, **kwargs: args[0])
+    report = check(lambda input, weight: input * weight)
+    with pytest.raises(AssertionError, match="replaced torch.nn.functional.batch_norm"):
+        report.show()
+    monkeypatch.undo()
+    assert integrity.replaced() == []
+    report.show()

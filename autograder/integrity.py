@@ -1,0 +1,90 @@
+"""Notice a submission that replaces the functions the grader trusts.
+
+A submission runs in the same Python process as its tests, so it could make a
+wrong answer pass by replacing ``torch.nn.functional.batch_norm`` (the
+reference), a tensor method or a function of this package. When the
+autograder is imported, before any student code runs (the import cell is
+locked, and nbgrader restores it), this module records which object every
+name of torch, ``torch.nn.functional``, ``torch.Tensor`` and the autograder's
+own modules refers to. Before a check reports a pass, ``verify`` compares them
+again and fails the test, naming what was replaced.
+
+Threat model. This stops the simple attacks: rebinding or monkeypatching a
+trusted function. It cannot stop code that runs in the same process and is
+written to defeat it (patching this module's own state, faking the report, or
+forging the kernel's messages): only running the tests in a separate process
+from the student's code would. The grader adds one more check outside the
+kernel: a test cell that passed must show a report from this package, so a
+check function replaced by a no-op still scores zero. The sandbox
+(``autograder.sandbox``) protects everything outside the submission's own
+process tree: files, the network and other students.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch._dynamo  # noqa: F401 - importing it wraps torch.manual_seed: do it before the snapshot
+import torch.nn.functional
+
+_WATCHED: dict[str, object] = {
+    "torch": torch,
+    "torch.nn.functional": torch.nn.functional,
+    "torch.Tensor": torch.Tensor,
+    "torch.nn.Module": torch.nn.Module,
+    "torch.nn.MultiheadAttention": torch.nn.MultiheadAttention,
+    "torch.autograd": torch.autograd,
+    "torch.testing": torch.testing,
+}
+_snapshot: dict[tuple[str, str], object] = {}
+
+
+def _namespace(owner) -> dict:
+    return dict(vars(owner))
+
+
+def trust(name: str, owner) -> None:
+    """Record the current attributes of ``owner`` (a module or class) as trusted."""
+    _WATCHED.setdefault(name, owner)
+    for attribute, value in _namespace(owner).items():
+        # First sight wins: trusting again later must not accept a replacement.
+        _snapshot.setdefault((name, attribute), value)
+
+
+def trust_package() -> None:
+    """Trust torch and every module of this package that is loaded, with their classes."""
+    for name, owner in list(_WATCHED.items()):
+        trust(name, owner)
+    for name, module in list(sys.modules.items()):
+        if name == "autograder" or name.startswith("autograder."):
+            trust(name, module)
+            for value in vars(module).values():
+                if isinstance(value, type) and value.__module__ == name:
+                    trust(f"{name}.{value.__name__}", value)
+
+
+def replaced() -> list[str]:
+    """Names whose object differs from the trusted one."""
+    changed = []
+    for (name, attribute), value in _snapshot.items():
+        current = _namespace(_WATCHED[name]).get(attribute, _MISSING)
+        if current is not value:
+            changed.append(f"{name}.{attribute}")
+    return changed
+
+
+_MISSING = object()
+
+
+def verify(where: str) -> None:
+    """Fail the current test if a trusted function was replaced since the grader was imported."""
+    changed = replaced()
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise AssertionError(
+            f"{where}: the test cannot be trusted, because code in the notebook replaced {shown}. "
+            "Do not modify torch or the autograder."
+        )
+
+
