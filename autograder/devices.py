@@ -23,6 +23,7 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
+import torch._dynamo  # noqa: F401 - the first FakeTensorMode imports it (seconds): do it at import
 from torch._subclasses.fake_tensor import (
     DataDependentOutputException,
     DynamicOutputShapeException,
