@@ -4,7 +4,16 @@ Test cells call the ``check_*`` functions of the module for their exercise
 (``autograder.batch_norm``); instructors use ``python -m autograder``.
 """
 
-from . import attention, batch_norm, feature_scaling, integrity, normalization_layers
+from . import (
+    attention,
+    batch_norm,
+    dropout,
+    early_stopping,
+    feature_scaling,
+    integrity,
+    normalization_layers,
+    penalties,
+)
 from .harness import Report, Variant, check_against_reference, check_raises
 from .tolerances import Tolerance, tolerance_for
 

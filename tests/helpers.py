@@ -1,6 +1,5 @@
 """Notebook helpers shared by the tests."""
 
-import json
 import re
 from pathlib import Path
 
@@ -39,11 +38,13 @@ def submission(release_notebook: Path, answers: dict[str, str]) -> nbformat.Note
 
 
 def printed(built: Path, chapter: str) -> str:
-    """Everything an executed chapter of the book printed, in order (``chapter`` like "book/x/y")."""
-    notebook = json.loads((built / "jupyter_execute" / f"{chapter}.ipynb").read_text())
-    texts = []
-    for cell in notebook["cells"]:
-        for output in cell.get("outputs", []):
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            texts.append("".join(text) if isinstance(text, list) else text)
-    return "".join(texts)
+    """Everything an executed chapter of the book shows as output, in order (``chapter`` like "book/x/y").
+
+    Read from the HTML page, which always carries the outputs: the executed
+    notebook that myst-nb leaves in _build/jupyter_execute may have none when
+    the outputs came from the execution cache.
+    """
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup((built / "html" / f"{chapter}.html").read_text(), "html.parser")
+    return "".join(pre.get_text() for output in page.select("div.cell_output") for pre in output.select("pre"))

@@ -1,0 +1,490 @@
+"""The regularization checks: correct implementations pass, each known mistake is caught and named."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import dropout as dropout_checks
+from autograder import early_stopping as stopping_checks
+from autograder import penalties as penalty_checks
+from autograder.devices import SIMULATED_CUDA
+
+# The checks run on the CPU and on a simulated GPU, whatever the machine has,
+# so that these tests give the same verdicts everywhere.
+DEVICES = ["cpu", SIMULATED_CUDA]
+NAN = math.nan
+
+
+def failure(check, *args, **kwargs) -> str:
+    with pytest.raises(AssertionError) as raised:
+        check(*args, **kwargs)
+    return str(raised.value)
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError()
+
+
+# --- penalties -----------------------------------------------------------------------
+
+
+def l1_loop(parameters):
+    total = torch.tensor(0.0)
+    for p in parameters:
+        total = total + p.abs().sum()
+    return total
+
+
+def l2_loop(parameters):
+    total = torch.tensor(0.0)
+    for p in parameters:
+        total = total + (p * p).sum()
+    return total
+
+
+def l1_stack(parameters):
+    parameters = list(parameters)
+    if not parameters:
+        return torch.tensor(0.0)
+    return torch.stack([p.norm(p=1) for p in parameters]).sum()
+
+
+def l2_cat(parameters):
+    flat = [p.reshape(-1) for p in parameters]
+    return torch.cat(flat).pow(2).sum() if flat else torch.tensor(0.0)
+
+
+CORRECT_PENALTIES = {"l1": [l1_loop, l1_stack], "l2": [l2_loop, l2_cat]}
+PENALTY_CASES = [
+    dict(),
+    dict(gradients=True),
+    dict(shapes=((5,),), gradients=True, seed=1),
+    dict(shapes=((), (3, 2, 4), (0, 3), (7,)), gradients=True, seed=2),
+    dict(shapes=((6, 5), (6,)), zeros=True, gradients=True, seed=3),
+    dict(shapes=((9, 4), (9,), (2, 9), (2,)), dtype=torch.float64, gradients=True, seed=4),
+]
+
+
+@pytest.mark.parametrize("kind", ["l1", "l2"])
+@pytest.mark.parametrize("case", PENALTY_CASES)
+def test_correct_penalties_pass(kind, case):
+    for student in CORRECT_PENALTIES[kind]:
+        report = penalty_checks.check_penalty(student, kind, devices=DEVICES, **case)
+        assert report.devices == DEVICES
+
+
+@pytest.mark.parametrize("kind", ["l1", "l2"])
+def test_correct_penalties_pass_on_a_model_and_on_nothing(kind):
+    for student in CORRECT_PENALTIES[kind]:
+        penalty_checks.check_penalty_of_model(student, kind)
+        penalty_checks.check_penalty_of_nothing(student, kind)
+
+
+@pytest.mark.parametrize(
+    "kind, variant",
+    [(kind, v) for kind, variants in penalty_checks.VARIANTS.items() for v in variants],
+    ids=lambda x: x if isinstance(x, str) else x.mistake[:40],
+)
+def test_each_wrong_penalty_is_caught_and_named(kind, variant):
+    # The planted variants take the tensors one by one; a student's function takes an iterable.
+    student = lambda parameters: variant.function(*parameters)  # noqa: E731
+    message = failure(penalty_checks.check_penalty, student, kind, devices=DEVICES)
+    assert f"Likely mistake: {variant.mistake}" in message
+    message = failure(penalty_checks.check_penalty_of_model, student, kind)
+    assert f"Likely mistake: {variant.mistake}" in message
+
+
+@pytest.mark.parametrize(
+    "student, how",
+    [
+        (lambda ps: l1_loop(ps).item(), "it returns a Python float"),
+        (lambda ps: float(l1_loop(ps)), "it returns a Python float"),
+        (lambda ps: sum(np.abs(p.detach().numpy()).sum() for p in ps), "it returns a NumPy value"),
+        (lambda ps: l1_loop(ps).detach(), "the result does not require grad"),
+        (lambda ps: torch.tensor(l1_loop(ps).item()), "the result does not require grad"),
+    ],
+)
+def test_a_penalty_cut_off_from_autograd_is_named(student, how):
+    message = failure(penalty_checks.check_penalty, student, "l1", gradients=True, devices=DEVICES)
+    assert "Likely mistake: the penalty is cut off from autograd" in message
+    assert how in message
+
+
+def test_a_penalty_that_iterates_a_generator_twice_is_named():
+    def twice(parameters):
+        count = len(list(parameters))  # exhausts a generator
+        return sum(p.abs().sum() for p in parameters) + 0 * count
+
+    message = failure(penalty_checks.check_penalty, twice, "l1", devices=DEVICES)
+    assert f"Likely mistake: {penalty_checks.ITERATED_TWICE}" in message
+    # The same function works on a list: only a generator shows the mistake.
+    tensors = list(penalty_checks.make_parameters().values())
+    assert twice(tensors) > 0
+
+
+def test_the_sum_of_nothing_must_be_a_tensor():
+    plain_sum = lambda ps: sum(p.abs().sum() for p in ps)  # noqa: E731
+    penalty_checks.check_penalty(plain_sum, "l1", gradients=True, devices=DEVICES)
+    message = failure(penalty_checks.check_penalty_of_nothing, plain_sum, "l1")
+    assert f"Likely mistake: {penalty_checks.EMPTY}" in message
+
+
+def test_a_penalty_made_on_the_cpu_for_gpu_tensors_is_caught():
+    def on_cpu(parameters):
+        return sum((torch.zeros(1) + p.abs().sum() for p in parameters), torch.zeros(1))[0]
+
+    message = failure(penalty_checks.check_penalty, on_cpu, "l1", devices=DEVICES)
+    assert "simulated GPU" in message
+
+
+@pytest.mark.parametrize("check", [penalty_checks.check_penalty, penalty_checks.check_penalty_of_model,
+                                   penalty_checks.check_penalty_of_nothing])
+def test_an_unimplemented_penalty_is_reported_as_such(check):
+    assert "not implemented yet" in failure(check, not_implemented, "l2")
+
+
+# --- dropout ---------------------------------------------------------------------------
+
+
+def dropout_rand_like(input, p=0.5, training=True, inplace=False):
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training:
+        return input
+    if p == 1:
+        return input.zero_() if inplace else torch.zeros_like(input)
+    mask = (torch.rand_like(input) >= p).to(input.dtype)
+    if inplace:
+        return input.mul_(mask / (1 - p))
+    return input * mask / (1 - p)
+
+
+def dropout_bernoulli(input, p=0.5, training=True, inplace=False):
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    scale = 0.0 if p == 1 else 1 / (1 - p)
+    mask = torch.empty_like(input).bernoulli_(1 - p)
+    output = torch.where(mask.bool(), input * scale, torch.zeros_like(input))
+    return input.copy_(output) if inplace else output
+
+
+CORRECT_DROPOUTS = [dropout_rand_like, dropout_bernoulli, dropout_checks._dropout]
+DROPOUT_CHECKS = [
+    lambda f: dropout_checks.check_dropout_eval(f, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_eval(f, inplace=True, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_scale(f, p=0.3, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_scale(f, shape=(2, 3, 4, 5), p=0.9, dtype=torch.float64, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_scale(f, shape=(1, 1), p=0.25, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_fraction(f, p=0.2, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_mean(f, p=0.6, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_p_zero_and_one(f, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_rejects_p(f, 1.5, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_rejects_p(f, -0.5, training=False, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_inplace(f, p=0.3, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_seed(f, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_gradient(f, p=0.4, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_gradient(f, p=0.4, training=False, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_gradient(f, p=1.0, devices=DEVICES),
+    lambda f: dropout_checks.check_dropout_gradient(f, p=0.0, devices=DEVICES),
+]
+
+
+@pytest.mark.parametrize("student", CORRECT_DROPOUTS, ids=lambda f: f.__name__)
+def test_correct_dropouts_pass_every_check(student):
+    for check in DROPOUT_CHECKS:
+        report = check(student)
+        assert SIMULATED_CUDA in report.devices or report.devices == ["cpu"]
+
+
+def test_the_statistics_of_a_correct_dropout_pass_for_other_seeds():
+    for seed in range(1, 3):
+        dropout_checks.check_dropout_fraction(dropout_rand_like, p=0.5, seed=seed, devices=["cpu"])
+        dropout_checks.check_dropout_mean(dropout_rand_like, p=0.3, seed=seed, devices=["cpu"])
+
+
+def test_the_eval_identity_matches_pytorch():
+    # PyTorch returns the input itself in evaluation mode, and for p = 0: the contract the exercise states.
+    x = torch.randn(3, 4)
+    assert torch.nn.functional.dropout(x, 0.5, training=False) is x
+    assert torch.nn.functional.dropout(x, 0.0, training=True) is x
+    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 1.5"):
+        torch.nn.functional.dropout(x, 1.5)
+
+
+# Each planted mistake and the check (the one a notebook's test cell makes) that must catch it.
+CAUGHT_BY = {
+    dropout_checks.NO_RESCALE: lambda f: dropout_checks.check_dropout_scale(f, p=0.3, devices=DEVICES),
+    dropout_checks.SCALE_BY_KEEP: lambda f: dropout_checks.check_dropout_scale(f, p=0.3, devices=DEVICES),
+    dropout_checks.SCALE_BY_P: lambda f: dropout_checks.check_dropout_scale(f, p=0.3, devices=DEVICES),
+    dropout_checks.ACTIVE_IN_EVAL: lambda f: dropout_checks.check_dropout_eval(f, devices=DEVICES),
+    dropout_checks.KEEP_WITH_P: lambda f: dropout_checks.check_dropout_fraction(f, p=0.2, devices=DEVICES),
+    dropout_checks.CPU_MASK: lambda f: dropout_checks.check_dropout_scale(f, p=0.3, devices=DEVICES),
+    dropout_checks.NAN_WHEN_P_IS_ONE: lambda f: dropout_checks.check_dropout_p_zero_and_one(f, devices=DEVICES),
+    dropout_checks.NOT_VALIDATED: lambda f: dropout_checks.check_dropout_rejects_p(f, 1.5, devices=DEVICES),
+    dropout_checks.VALIDATED_ONLY_IN_TRAINING: lambda f: dropout_checks.check_dropout_rejects_p(
+        f, 1.5, training=False, devices=DEVICES),
+    dropout_checks.FIXED_MASK: lambda f: dropout_checks.check_dropout_seed(f, devices=DEVICES),
+    dropout_checks.NOT_SEEDED: lambda f: dropout_checks.check_dropout_seed(f, devices=DEVICES),
+    dropout_checks.SHARED_MASK: lambda f: dropout_checks.check_dropout_fraction(f, p=0.2, devices=DEVICES),
+    dropout_checks.DETACHED: lambda f: dropout_checks.check_dropout_gradient(f, p=0.4, devices=DEVICES),
+    dropout_checks.MODIFIES_INPUT: lambda f: dropout_checks.check_dropout_scale(f, p=0.3, devices=DEVICES),
+    dropout_checks.NOT_IN_PLACE: lambda f: dropout_checks.check_dropout_inplace(f, p=0.3, devices=DEVICES),
+}
+
+
+@pytest.mark.parametrize("variant", dropout_checks.VARIANTS, ids=lambda v: v.mistake[:40])
+def test_each_wrong_dropout_is_caught_and_named(variant):
+    message = failure(CAUGHT_BY[variant.mistake], variant.function)
+    assert f"Likely mistake: {variant.mistake}" in message
+
+
+def test_a_dropout_that_keeps_with_probability_p_also_fails_the_mean():
+    keep_with_p = next(v.function for v in dropout_checks.VARIANTS if v.mistake == dropout_checks.KEEP_WITH_P)
+    message = failure(dropout_checks.check_dropout_mean, keep_with_p, p=0.6, devices=DEVICES)
+    assert f"Likely mistake: {dropout_checks.KEEP_WITH_P}" in message
+
+
+def test_a_mask_drawn_with_numpy_is_caught_on_the_simulated_gpu():
+    def numpy_mask(input, p=0.5, training=True, inplace=False):
+        keep = torch.from_numpy(np.random.rand(*input.shape) >= p)
+        return input * keep / (1 - p)
+
+    message = failure(dropout_checks.check_dropout_scale, numpy_mask, devices=DEVICES)
+    assert "simulated GPU" in message and f"Likely mistake: {dropout_checks.CPU_MASK}" in message
+
+
+def test_a_dropout_that_rounds_the_scale_differently_passes():
+    # x / (1 - p) and x * (1 / (1 - p)) differ in the last bit: both are right.
+    def divide(input, p=0.5, training=True, inplace=False):
+        return input * (torch.rand_like(input) >= p) / (1 - p) if training else input
+
+    dropout_checks.check_dropout_scale(divide, p=0.3, devices=DEVICES)
+    dropout_checks.check_dropout_scale(divide, p=0.3, dtype=torch.float64, devices=DEVICES)
+
+
+def test_calling_pytorchs_dropout_is_refused():
+    message = failure(dropout_checks.check_dropout_scale, torch.nn.functional.dropout, devices=DEVICES)
+    assert "it calls torch.nn.functional.dropout" in message
+
+
+def test_an_unimplemented_dropout_is_reported_as_such():
+    for check in DROPOUT_CHECKS:
+        assert "not implemented yet" in failure(check, not_implemented)
+
+
+def test_the_checks_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    dropout_checks.check_dropout_scale(dropout_rand_like, devices=DEVICES)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# --- early stopping ------------------------------------------------------------------------
+
+
+class StudentStyleEarlyStopping:
+    """A correct implementation written differently from the reference."""
+
+    def __init__(self, patience=5, min_delta=0.0, mode="min"):
+        if mode not in {"min", "max"}:
+            raise ValueError("mode")
+        self.patience, self.min_delta, self.sign = patience, min_delta, 1.0 if mode == "min" else -1.0
+        self.best_score = self.best_epoch = None
+        self.counter, self.epochs = 0, 0
+        self.saved = None
+
+    def step(self, metric, model):
+        epoch, self.epochs = self.epochs, self.epochs + 1
+        metric = float(metric)
+        better = metric == metric and (
+            self.best_score is None or self.sign * (self.best_score - metric) > self.min_delta)
+        if better:
+            self.best_score, self.best_epoch, self.counter = metric, epoch, 0
+            self.saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.counter += 1
+        return self.counter > self.patience
+
+    def restore(self, model):
+        model.load_state_dict(self.saved)
+
+
+# The curves of the notebook's test cells, visible and hidden.
+CURVES = [
+    ([1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9, 0.6], dict(patience=2)),
+    ([1.0, 1.1, 0.9, 1.0, 0.95, 0.8, 0.85, 0.9, 0.95, 0.5], dict(patience=2)),
+    ([2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0], dict(patience=2)),
+    ([1.0, 0.9375, 0.875, 0.5], dict(patience=1, min_delta=0.125)),
+    ([0.5, 0.625, 0.75, 0.6875, 0.625, 0.5625], dict(patience=1, mode="max")),
+    ([NAN, 1.0, 0.5, NAN, NAN, 0.25], dict(patience=1)),
+    ([1.0, 0.5, 0.75, 0.875, 0.9375], dict(patience=2, restore=True)),
+    ([1.0, 0.5, 0.75, 0.25], dict(patience=0)),
+    ([1.0, 0.5, 0.75, 0.875, 0.25], dict(patience=1)),
+    ([NAN, 1.0], dict(patience=0)),
+    ([0.5, 0.4, 0.3, 0.2, 0.1], dict(patience=0, restore=True)),
+    ([3.0, 2.0, 2.5, 2.5, 2.25, 2.125, 2.0625, 2.0, 1.0], dict(restore=True)),
+    ([1.0, 0.5, 0.75, 0.625, 0.5625, 0.53125], dict(patience=2, restore=True)),
+    ([0.5, 0.5625, 0.625, 0.6875, 0.75], dict(patience=1, mode="max", min_delta=0.125)),
+    ([0.25, 0.5, NAN, 0.75, 0.75, 0.5, 0.625], dict(patience=2, mode="max", restore=True)),
+    ([torch.tensor(1.0), torch.tensor(0.5), torch.tensor(0.75), torch.tensor(0.625)], dict(patience=1, restore=True)),
+]
+
+
+@pytest.mark.parametrize("cls", [stopping_checks.EarlyStopping, StudentStyleEarlyStopping])
+@pytest.mark.parametrize("metrics, options", CURVES)
+def test_correct_early_stopping_passes(cls, metrics, options):
+    stopping_checks.check_early_stopping(cls, metrics, **options)
+
+
+@pytest.mark.parametrize("cls", [stopping_checks.EarlyStopping, StudentStyleEarlyStopping])
+def test_a_bad_mode_is_rejected(cls):
+    stopping_checks.check_early_stopping_rejects_mode(cls, "mean")
+
+
+def test_the_worked_example_of_the_contract():
+    stopper = stopping_checks.EarlyStopping(patience=2)
+    model = torch.nn.Linear(3, 2)
+    returned = [stopper.step(m, model) for m in [1.0, 0.8, 0.7, 0.75, 0.72, 0.71]]
+    assert returned == [False] * 5 + [True]
+    assert (stopper.best_score, stopper.best_epoch) == (0.7, 2)
+
+
+# Each planted mistake and the visible curve that must catch it.
+STOPPING_CAUGHT_BY = {
+    stopping_checks.STOPS_EARLY: CURVES[0],
+    stopping_checks.STOPS_LATE: CURVES[0],
+    stopping_checks.NO_RESET: CURVES[1],
+    stopping_checks.TIES_IMPROVE: CURVES[2],
+    stopping_checks.MIN_DELTA_IGNORED: CURVES[3],
+    stopping_checks.MIN_DELTA_SIGN: CURVES[3],
+    stopping_checks.MODE_IGNORED: CURVES[4],
+    stopping_checks.NAN_IMPROVES: CURVES[5],
+    stopping_checks.NAN_SKIPPED: CURVES[5],
+    stopping_checks.COMPARED_WITH_PREVIOUS: CURVES[0],
+    stopping_checks.RESTORES_LAST: CURVES[6],
+    stopping_checks.SHARED_STATE: CURVES[6],
+}
+
+
+@pytest.mark.parametrize("variant", stopping_checks.VARIANTS, ids=lambda v: v.mistake[:40])
+def test_each_wrong_early_stopping_is_caught_and_named(variant):
+    metrics, options = STOPPING_CAUGHT_BY[variant.mistake]
+    message = failure(stopping_checks.check_early_stopping, variant.function, metrics, **options)
+    assert f"Likely mistake: {variant.mistake}" in message
+
+
+class SharedStateStopping(StudentStyleEarlyStopping):
+    """The classic mistake, written as a student would: no copy of the state_dict."""
+
+    def step(self, metric, model):
+        stop = super().step(metric, model)
+        if self.best_epoch == self.epochs - 1:
+            self.saved = model.state_dict()
+        return stop
+
+
+class StopsAtPatience(StudentStyleEarlyStopping):
+    """The Keras convention: stop when the count reaches patience."""
+
+    def step(self, metric, model):
+        stop = super().step(metric, model)
+        return stop or (self.counter > 0 and self.counter >= self.patience)
+
+
+class NoReturn(StudentStyleEarlyStopping):
+    def step(self, metric, model):
+        super().step(metric, model)
+
+
+class OneBasedEpochs(StudentStyleEarlyStopping):
+    def step(self, metric, model):
+        stop = super().step(metric, model)
+        if self.counter == 0:  # this step improved: count its epoch from 1
+            self.best_epoch += 1
+        return stop
+
+
+class RestoresInsideStep(StudentStyleEarlyStopping):
+    def step(self, metric, model):
+        stop = super().step(metric, model)
+        if stop:
+            self.restore(model)
+        return stop
+
+
+@pytest.mark.parametrize(
+    "cls, curve, expected",
+    [
+        (SharedStateStopping, CURVES[6], f"Likely mistake: {stopping_checks.SHARED_STATE}"),
+        (StopsAtPatience, CURVES[0], f"Likely mistake: {stopping_checks.STOPS_EARLY}"),
+        (NoReturn, CURVES[0], "step returned None (of type NoneType) at epoch 0; return True or False."),
+        (OneBasedEpochs, CURVES[0], "after the loop, best_epoch is 3, expected 2."),
+        (RestoresInsideStep, CURVES[0], "step changed the model's weights at epoch 5; only restore may change"),
+    ],
+)
+def test_student_style_mistakes_get_a_clear_message(cls, curve, expected):
+    metrics, options = curve
+    assert expected in failure(stopping_checks.check_early_stopping, cls, metrics, **options)
+
+
+def test_a_failing_step_names_the_rule():
+    message = failure(stopping_checks.check_early_stopping, StopsAtPatience, *CURVES[0][:1], **CURVES[0][1])
+    assert ("step(0.72) at epoch 4 returned True, expected False: the best so far is 0.7 at epoch 2; "
+            "this is step 2 in a row without improvement, and training stops when that count exceeds patience=2."
+            ) in message
+
+
+def test_a_restore_that_shares_memory_after_loading_is_caught():
+    class SharesAfterRestore(StudentStyleEarlyStopping):
+        def restore(self, model):
+            model.weight.data = self.saved["weight"]  # the model now trains the saved tensors
+            model.bias.data = self.saved["bias"]
+
+    metrics, options = CURVES[6]
+    message = failure(stopping_checks.check_early_stopping, SharesAfterRestore, metrics, **options)
+    assert "a second restore(model) gave the weights of epoch 999" in message
+
+
+def test_an_unimplemented_class_is_reported_as_such():
+    class Blank:
+        def __init__(self, patience=5, min_delta=0.0, mode="min"):
+            raise NotImplementedError()
+
+    metrics, options = CURVES[0]
+    assert "EarlyStopping is not implemented yet" in failure(
+        stopping_checks.check_early_stopping, Blank, metrics, **options)
+    assert "not implemented yet" in failure(stopping_checks.check_early_stopping_rejects_mode, Blank)
+
+    class BlankStep(StudentStyleEarlyStopping):
+        def step(self, metric, model):
+            raise NotImplementedError()
+
+    assert "not implemented yet (step at epoch 0 raised NotImplementedError)" in failure(
+        stopping_checks.check_early_stopping, BlankStep, metrics, **options)
+
+
+def test_a_mode_that_is_not_rejected_is_named():
+    class AcceptsAnyMode(StudentStyleEarlyStopping):
+        def __init__(self, patience=5, min_delta=0.0, mode="min"):
+            super().__init__(patience, min_delta, "min" if mode != "max" else mode)
+
+    message = failure(stopping_checks.check_early_stopping_rejects_mode, AcceptsAnyMode, "mean")
+    assert f"Likely mistake: {stopping_checks.BAD_MODE}" in message
+
+
+def test_the_reference_keeps_a_deep_copy():
+    stopper = stopping_checks.EarlyStopping(patience=1)
+    model = torch.nn.Linear(2, 1)
+    stopper.step(1.0, model)
+    saved = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    stopper.step(2.0, model)
+    stopper.restore(model)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
