@@ -7,6 +7,7 @@ Test cells call the ``check_*`` functions of the module for their exercise
 from . import (
     attention,
     batch_norm,
+    batch_norm_backward,
     dropout,
     early_stopping,
     feature_scaling,
