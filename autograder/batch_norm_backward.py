@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .compare import describe_difference, describe_wrong_type
 from .gradient_check import numeric_gradient, relative_error
-from .harness import Report, Variant, _run_student, check_against_reference, describe_call, quiet
+from .harness import Report, Variant, run_student, check_against_reference, describe_call, quiet
 from .tolerances import tolerance_for
 
 NAME = "batch_norm_backward"
@@ -297,7 +297,7 @@ def check_batch_norm_backward_numeric(student, **arguments) -> Report:
     args = make_arguments(dtype=torch.float64, **arguments)
     call = describe_call(NAME, args)
     with quiet():
-        result = _run_student(_without_autograd(student), args, "cpu", (), f"{call} on cpu", FORBIDDEN)
+        result = run_student(_without_autograd(student), args, "cpu", (), f"{call} on cpu", FORBIDDEN)
         expected = numeric_gradients(**args)
         problems = _numeric_problems(result.output, expected)
         if problems:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from .compare import describe_difference, describe_wrong_type
 from .devices import SIMULATED_CUDA, available_devices, run_on_simulated_cuda
-from .harness import Report, Variant, _Forbid, _ForbiddenCall, check_raises, quiet
+from .harness import Report, Variant, Forbid, ForbiddenCall, check_raises, quiet
 from .tolerances import tolerance_for
 
 NAME = "dropout"
@@ -193,9 +193,9 @@ def _describe(shape, dtype, p, training, inplace=False) -> str:
 def _call(student, where, input, p, training, inplace=False):
     """Call the student's dropout; make every failure an AssertionError that says what to do."""
     try:
-        with _Forbid(FORBIDDEN):
+        with Forbid(FORBIDDEN):
             return student(input, p, training, inplace)
-    except _ForbiddenCall as error:
+    except ForbiddenCall as error:
         raise AssertionError(f"{where}: {error}") from None
     except NotImplementedError:
         raise AssertionError(f"{where}: the function is not implemented yet (it raised NotImplementedError).") from None

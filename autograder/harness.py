@@ -74,8 +74,11 @@ def quiet():
         yield
 
 
-class _Forbid(TorchFunctionMode):
-    """Fail a student's call that hands the work to the function it must implement."""
+class Forbid(TorchFunctionMode):
+    """Within it, calling one of ``forbidden`` (torch function -> name) raises ``ForbiddenCall``.
+
+    It fails a student's function that hands the work to the very function it must implement.
+    """
 
     def __init__(self, forbidden: dict):
         super().__init__()
@@ -83,14 +86,14 @@ class _Forbid(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in self.forbidden:
-            raise _ForbiddenCall(
+            raise ForbiddenCall(
                 f"it calls {self.forbidden[func]}; the exercise is to implement it "
                 "with elementary tensor operations."
             )
         return func(*args, **(kwargs or {}))
 
 
-class _ForbiddenCall(Exception):
+class ForbiddenCall(Exception):
     pass
 
 
@@ -139,10 +142,10 @@ def check_against_reference(
                 continue
             where = f"{report.call} on {device}"
             expected = _run(reference, arguments, device, grad_wrt)
-            actual = _run_student(student, arguments, device, grad_wrt, where, forbidden or {})
+            actual = run_student(student, arguments, device, grad_wrt, where, forbidden or {})
             problems = _compare_results(actual, expected, operation, state, outputs)
             if problems:
-                mistake = _diagnose(actual, arguments, device, grad_wrt, state, variants, operation, outputs)
+                mistake = _diagnose(actual, expected, arguments, device, grad_wrt, state, variants, operation, outputs)
                 raise AssertionError(_message(where, problems, mistake))
             if grad_wrt:
                 problems = _compare_gradients(actual, expected, operation, grad_wrt)
@@ -228,11 +231,11 @@ def _run(function, arguments, device, grad_wrt) -> _Result:
     return _Result(function(*args.values()), args)
 
 
-def _run_student(function, arguments, device, grad_wrt, where, forbidden) -> _Result:
+def run_student(function, arguments, device, grad_wrt, where, forbidden) -> _Result:
     try:
-        with _Forbid(forbidden):
+        with Forbid(forbidden):
             return _run(function, arguments, device, grad_wrt)
-    except _ForbiddenCall as error:
+    except ForbiddenCall as error:
         raise AssertionError(f"{where}: {error}") from None
     except NotImplementedError:
         raise AssertionError(
@@ -308,12 +311,17 @@ def _compare_gradients(actual: _Result, expected: _Result, operation, grad_wrt) 
     return problems
 
 
-def _diagnose(actual, arguments, device, grad_wrt, state, variants, operation, outputs) -> str | None:
-    """Name the first known mistake whose results the student's match."""
+def _diagnose(actual, expected, arguments, device, grad_wrt, state, variants, operation, outputs) -> str | None:
+    """Name the first known mistake whose results the student's match.
+
+    A mistake that gives the right results on these inputs says nothing and is skipped.
+    """
     for variant in variants:
         try:
             wrong = _run(variant.function, arguments, device, grad_wrt)
         except Exception:  # noqa: BLE001 - a variant that cannot run says nothing
+            continue
+        if not _compare_results(wrong, expected, operation, state, outputs):
             continue
         if not _compare_results(actual, wrong, operation, state, outputs):
             return variant.mistake
