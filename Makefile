@@ -9,9 +9,14 @@ export PATH := $(BIN):$(PATH)
 # Tests and the book import the autograder from this checkout.
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast exercises clean
+.PHONY: book test test-fast exercises bench clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml package-lock.json
+	@# The grading sandbox needs Debian's bubblewrap; the browser tests Debian's Chromium
+	@# (with a CJK font for the glossary) and axe-core from npm.
+	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; }
+	npm ci --omit=dev --no-audit --no-fund
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -32,6 +37,10 @@ test-fast: $(STAMP)
 ## exercises: regenerate exercises/ from solutions/
 exercises: $(STAMP)
 	$(PYTHON) -m autograder generate
+
+## bench: grade 40 generated submissions with stock nbgrader and with the course's grader
+bench: $(STAMP)
+	$(PYTHON) benchmarks/grading.py
 
 clean:
 	rm -rf _build grading

@@ -23,6 +23,7 @@ c.CourseDirectory.submitted_directory = "grading/submitted"
 c.CourseDirectory.autograded_directory = "grading/autograded"
 c.CourseDirectory.feedback_directory = "grading/feedback"
 c.CourseDirectory.solution_directory = "grading/solution"
+c.ZipCollectApp.downloaded_directory = "grading/downloaded"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
 
 # Importing torch alone takes seconds; a cell that trains a little needs more
@@ -30,6 +31,13 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
 c.ExecutePreprocessor.timeout = 180
 # The kernel's own log (a warning about its local TCP port) is noise in a grading run.
 c.ExecutePreprocessor.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+
+# `nbgrader zip_collect` (and `python -m autograder collect`) read student ids from
+# the file names of an LMS download, e.g.
+# batch_norm_alice_attempt_2026-11-20-10-00-00_batch_norm.ipynb. Adapt to your LMS.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+)"
+)
 
 # A student who deletes a test cell gets it back, and loses its points only if it fails.
 c.OverwriteCells.add_missing_cells = True

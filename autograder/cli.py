@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("assignments", nargs="*", help="default: every folder of solutions/")
     generate.add_argument("--root", default=".", help="the course's root (default: .)")
 
+    collect = verbs.add_parser("collect", help="unpack an LMS zip of submissions with nbgrader zip_collect")
+    collect.add_argument("assignment")
+    collect.add_argument("archive", help="the zip file downloaded from the LMS")
+    collect.add_argument("--root", default=".", help="the course's root (default: .)")
+
     grade = verbs.add_parser("grade", help="autograde a class, write feedback, grades CSV and class report")
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -50,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "generate":
             run_generate(course_api(args.root), args.assignments)
+            return 0
+        if args.verb == "collect":
+            from .grading import collect_zip
+
+            collect_zip(args.root, args.assignment, args.archive)
             return 0
         if args.no_sandbox:
             print("warning: grading WITHOUT a sandbox: submissions run with your rights, "

@@ -50,11 +50,10 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 from nbgrader.utils import determine_grade, is_grade
-from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .sandbox import EXECUTED_SUFFIX, mark_unfinished_tests, sandbox_command
+from .sandbox import EXECUTED_SUFFIX, STOPPED_PREFIX, mark_unfinished_tests, sandbox_command
 
 
 class GradingError(RuntimeError):
@@ -108,6 +107,23 @@ def submitted_students(api: NbGraderAPI, assignment: str) -> list[str]:
     if not submitted.is_dir():
         return []
     return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+
+
+def collect_zip(root, assignment: str, archive: str | os.PathLike, log=print) -> list[str]:
+    """Put an LMS zip of submissions into submitted/ with ``nbgrader zip_collect``; return the students."""
+    api = course_api(root)
+    downloaded = _load_config(Path(root).resolve()).ZipCollectApp.get("downloaded_directory", "downloaded")
+    archive_folder = Path(api.coursedir.root, downloaded, assignment, "archive")
+    archive_folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(archive, archive_folder)
+    nbgrader = Path(sys.executable).with_name("nbgrader")  # zip_collect has no API: its CLI
+    result = subprocess.run([str(nbgrader), "zip_collect", assignment, "--force"], cwd=api.coursedir.root,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise GradingError(f"nbgrader zip_collect failed:\n{result.stdout}{result.stderr}")
+    students = submitted_students(api, assignment)
+    log(f"{len(students)} submissions of {assignment} in {api.coursedir.submitted_directory}/")
+    return students
 
 
 # --- grading a class ----------------------------------------------------------
@@ -244,7 +260,7 @@ class ClassGrader:
             if not (staged / f"{name}.ipynb").exists() and not any(name in n for n in notes):
                 notes.append(f"{name}.ipynb is missing")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SAWarning)
+            warnings.simplefilter("ignore")  # nbgrader's and nbformat's own warnings are not the student's
             result = self.sanitizer.autograde(self.assignment, student, force=True, create=True)
         if not result["success"]:
             status = "unreadable"
@@ -283,6 +299,9 @@ class ClassGrader:
             if stopped is None and process.returncode != 0:
                 stopped = f"the grading process ended with code {process.returncode}"
                 status = "crashed"
+            elif stopped is None:
+                stopped = _stopped_early(work / ".grader.log")
+                status = "crashed" if stopped else status
         executed = self.executed / student / self.assignment
         shutil.rmtree(executed, ignore_errors=True)
         executed.mkdir(parents=True)
@@ -292,7 +311,17 @@ class ClassGrader:
             notebook, problem = self._executed_notebook(work, name, stopped)
             if problem and status == "graded":
                 status, stopped = "crashed", problem
+            if status == "graded" and _has_error(notebook, "CellTimeoutError"):
+                status = "timed out"
+                stopped = f"a cell ran longer than {self.limits.cell_timeout} s and was interrupted"
             nbformat.write(notebook, executed / name)
+        if not names:  # nothing could be prepared: record every test as failed
+            for name in self.notebooks:
+                release = Path(self.api.coursedir.root, self.api.coursedir.release_directory,
+                               self.assignment, f"{name}.ipynb")
+                notebook = nbformat.read(release, as_version=4)
+                mark_unfinished_tests(notebook, reason or "the submission could not be prepared for grading")
+                nbformat.write(notebook, executed / f"{name}.ipynb")
         if stopped:
             reason = "; ".join(filter(None, [reason, stopped]))
         return start, status, reason
@@ -318,12 +347,16 @@ class ClassGrader:
     # -- 3. record -------------------------------------------------------------
 
     def _record(self, student: str, start: float, status: str, reason: str) -> Outcome:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SAWarning)
-            _checked(self.recorder.autograde(self.assignment, student, force=True, create=True),
-                     f"recording the grades of {student}")
-            _checked(self.api.generate_feedback(self.assignment, student, force=True),
-                     f"generate_feedback {student}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _checked(self.recorder.autograde(self.assignment, student, force=True, create=True),
+                         f"recording the grades of {student}")
+                _checked(self.api.generate_feedback(self.assignment, student, force=True),
+                         f"generate_feedback {student}")
+        except GradingError as error:  # one broken submission never stops the batch
+            return Outcome(student, 0.0, self._max_score(), "error", str(error).splitlines()[0],
+                           seconds=round(time.monotonic() - start, 2))
         with Gradebook(self.api.coursedir.db_url) as gradebook:
             submission = gradebook.find_submission(self.assignment, student)
             score, max_score = submission.score, submission.max_score
@@ -338,6 +371,10 @@ class ClassGrader:
             failed = sum(1 for message in tests.values() if message)
             reason = f"{failed} of {len(tests)} tests failed" if failed else ""
         return Outcome(student, score, max_score, status, reason, tests, round(time.monotonic() - start, 2))
+
+    def _max_score(self) -> float:
+        with Gradebook(self.api.coursedir.db_url) as gradebook:
+            return gradebook.find_assignment(self.assignment).max_score
 
     # -- progress markers ------------------------------------------------------------
 
@@ -378,6 +415,19 @@ def _fail_tests_without_report(notebook) -> None:
                        "its check was replaced or bypassed")
             cell.outputs = [nbformat.v4.new_output(
                 "error", ename="GradingError", evalue=message, traceback=[f"GradingError: {message}"])]
+
+
+def _has_error(notebook, ename: str) -> bool:
+    return any(o.get("ename") == ename for cell in notebook.cells for o in cell.get("outputs", []))
+
+
+def _stopped_early(log: Path) -> str | None:
+    """The runner's own line about a notebook that stopped early (a dead kernel), if any."""
+    with open(log, "rb") as file:
+        file.seek(max(0, log.stat().st_size - 20_000))  # the runner's lines come last
+        tail = file.read().decode(errors="replace")
+    lines = [line.split(STOPPED_PREFIX, 1)[1] for line in tail.splitlines() if STOPPED_PREFIX in line]
+    return "; ".join(lines) or None
 
 
 def _failure(cell) -> str:

@@ -33,6 +33,7 @@ import nbformat
 
 INSIDE = "/tmp/submission"  # where the submission's folder appears in the sandbox
 EXECUTED_SUFFIX = ".executed.ipynb"
+STOPPED_PREFIX = "autograder.sandbox stopped: "  # how the runner reports a notebook that stopped early
 
 
 class SandboxUnavailable(RuntimeError):
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.notebooks:
         stopped = execute(Path(os.getcwd(), name), args.timeout)
         if stopped:
-            print(f"{name}: {stopped}", file=sys.stderr)
+            print(f"{STOPPED_PREFIX}{name}: {stopped}", file=sys.stderr, flush=True)
     return 0
 
 

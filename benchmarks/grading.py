@@ -1,0 +1,116 @@
+"""Benchmark: grade the same generated class with stock nbgrader and with `python -m autograder grade`.
+
+Prints submissions per minute for both, their ratio, and the physical floor:
+the time to start a kernel, import torch and run the tests of one submission,
+divided by the number of cores. Also checks that both give the same scores.
+
+    .venv/bin/python benchmarks/grading.py [--submissions 40] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "batch_norm"
+SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION\n", re.M)
+# Answers a class hands in: right, blank, and two of the mistakes the harness names.
+MISTAKES = {
+    "correct": lambda code: code,
+    "eps_outside_sqrt": lambda code: code.replace(
+        "torch.sqrt(var.reshape(per_channel) + eps)", "(torch.sqrt(var.reshape(per_channel)) + eps)"),
+    "unbiased_variance": lambda code: code.replace("unbiased=False", "unbiased=True"),
+    "blank": None,
+}
+
+
+def make_course(where: Path, submissions: int) -> Path:
+    course = where / "course"
+    course.mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder, course / folder)
+    run([sys.executable, "-m", "autograder", "generate", ASSIGNMENT], course)
+    source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    answer = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == ASSIGNMENT)
+    answer = SOLUTION.sub("", answer)
+    kinds = list(MISTAKES)
+    for number in range(submissions):
+        kind = kinds[number % len(kinds)]
+        notebook = nbformat.read(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+        for cell in notebook.cells:
+            if MISTAKES[kind] and cell.metadata.get("nbgrader", {}).get("grade_id") == ASSIGNMENT:
+                cell.source = MISTAKES[kind](answer)
+        folder = course / "grading" / "submitted" / f"student{number:03d}_{kind}" / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / f"{ASSIGNMENT}.ipynb")
+    return course
+
+
+def run(command, cwd) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(map(str, command))} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def scores(course: Path) -> dict:
+    csv_path = course / "grading" / "grades.csv"
+    with open(csv_path) as file:
+        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(file)}
+
+
+def one_submission_floor(course: Path) -> float:
+    """Seconds to start a kernel, import torch and run every test of one submission."""
+    notebook = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    start = time.perf_counter()
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(course)}},
+                   extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as temporary:
+        stock_course = make_course(Path(temporary, "stock"), args.submissions)
+        ours_course = make_course(Path(temporary, "ours"), args.submissions)
+        floor_seconds = min(one_submission_floor(stock_course) for _ in range(2))
+        print(f"grading {args.submissions} submissions of {ASSIGNMENT} on {cores} cores", flush=True)
+        stock = run([Path(sys.executable).with_name("nbgrader"), "autograde", ASSIGNMENT], stock_course)
+        run([Path(sys.executable).with_name("nbgrader"), "export", "--to", "grading/grades.csv"], stock_course)
+        ours = run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--workers", str(args.workers)],
+                   ours_course)
+        same = scores(stock_course) == scores(ours_course)
+    rate = lambda seconds: 60 * args.submissions / seconds  # noqa: E731
+    print(f"stock nbgrader autograde:     {stock:7.1f} s  {rate(stock):6.1f} submissions/min")
+    print(f"python -m autograder grade:   {ours:7.1f} s  {rate(ours):6.1f} submissions/min"
+          f"  ({args.workers} workers, sandboxed, with feedback and class report)")
+    print(f"ratio:                        {stock / ours:7.2f} x")
+    print(f"floor: one submission takes {floor_seconds:.1f} s (kernel start, torch import, tests); "
+          f"/ {cores} cores = {60 * cores / floor_seconds:.1f} submissions/min at best")
+    print(f"same scores as stock nbgrader: {same}")
+    if not same:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

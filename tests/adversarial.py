@@ -1,0 +1,202 @@
+"""A corpus of hostile and broken submissions of the BatchNorm exercise, each with the grade it must get.
+
+Each case builds a submission folder from the released notebook and the
+reference solution. ``expected`` is the score out of the exercise's full marks
+("full" or 0), and ``status`` the grading status the report must show.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+from helpers import grade_id, solution_code
+
+ASSIGNMENT = "batch_norm"
+
+
+@dataclass
+class Case:
+    description: str
+    build: Callable  # (context) -> {file name: notebook or bytes}
+    expected: str  # "full" or "zero"
+    status: str = "graded"
+
+
+@dataclass
+class Context:
+    course: Path  # the course's root: what a submission must not see
+    port: int  # a TCP port on 127.0.0.1 that accepts connections during grading
+
+    @property
+    def release(self) -> Path:
+        return self.course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+    @property
+    def solution(self) -> str:
+        return solution_code(self.course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")[ASSIGNMENT]
+
+    def notebook(self, code: str | None = None):
+        """The released notebook with ``code`` as the answer (the reference solution by default)."""
+        notebook = nbformat.read(self.release, as_version=4)
+        for cell in notebook.cells:
+            if grade_id(cell) == ASSIGNMENT:
+                cell.source = self.solution if code is None else code
+        return notebook
+
+
+NOT_IMPLEMENTED = "def batch_norm(*args, **kwargs):\n    raise NotImplementedError()\n"
+RETURNS_INPUT = "def batch_norm(input, *args, **kwargs):\n    return input.clone()\n"
+
+
+def _answer(*parts: str) -> Callable:
+    """An answer cell made of ``parts``, each dedented on its own; ``{c...}`` is filled from the context."""
+    code = "\n".join(textwrap.dedent(part).strip("\n") for part in parts) + "\n"
+    return lambda c: {f"{ASSIGNMENT}.ipynb": c.notebook(code.format(c=c))}
+
+
+def _solution_then(code: str) -> Callable:
+    return lambda c: {f"{ASSIGNMENT}.ipynb": c.notebook(c.solution + "\n" + textwrap.dedent(code))}
+
+
+def _edit(change: Callable) -> Callable:
+    def build(c):
+        notebook = c.notebook()
+        change(notebook, c)
+        return {f"{ASSIGNMENT}.ipynb": notebook}
+    return build
+
+
+def _delete_a_test(notebook, c):
+    notebook.cells = [cell for cell in notebook.cells if grade_id(cell) != "batch_norm_training_output"]
+
+
+def _edit_tests(notebook, c):
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = "pass"
+        if grade_id(cell) == ASSIGNMENT:
+            cell.source = RETURNS_INPUT
+
+
+def _move_tests_first(notebook, c):
+    tests = [cell for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")]
+    others = [cell for cell in notebook.cells if cell not in tests]
+    notebook.cells = others[:2] + tests + others[2:]  # tests before the answer
+
+
+def _drop_kernelspec(notebook, c):
+    del notebook.metadata["kernelspec"]
+
+
+def _foreign_kernelspec(notebook, c):
+    notebook.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+
+
+READS_SOLUTIONS = """
+    import json
+    try:
+        with open("{c.course}/solutions/batch_norm/batch_norm.ipynb") as file:
+            cells = json.load(file)["cells"]
+        exec("".join(next(cell["source"] for cell in cells if "def batch_norm" in "".join(cell["source"]))))
+    except OSError:
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
+
+READS_GRADEBOOK = """
+    import sqlite3
+    try:
+        gradebook = sqlite3.connect("file:{c.course}/grading/gradebook.db?mode=ro", uri=True)
+        exec(next(row[0] for row in gradebook.execute("select source from source_cell") if "def batch_norm" in row[0]))
+    except (sqlite3.Error, StopIteration):
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
+
+
+CASES: dict[str, Case] = {
+    "solution": Case("the reference solution", lambda c: {f"{ASSIGNMENT}.ipynb": c.notebook()}, "full"),
+    "blank": Case("the blank exercise", lambda c: {f"{ASSIGNMENT}.ipynb": nbformat.read(c.release, as_version=4)}, "zero"),
+    "infinite_loop": Case("an infinite loop inside the function", _answer("""
+        def batch_norm(*args, **kwargs):
+            while True:
+                pass
+        """), "zero", "timed out"),
+    "memory_bomb": Case("a memory bomb inside the function", _answer("""
+        def batch_norm(*args, **kwargs):
+            hog = bytearray(10 ** 12)
+            return hog
+        """), "zero"),
+    "sys_exit": Case("sys.exit() before the function is defined", _answer("""
+        import sys
+        sys.exit(3)
+        """, RETURNS_INPUT), "zero"),
+    "os_exit": Case("os._exit() kills the kernel", _answer("""
+        import os
+        os._exit(1)
+        """), "zero", "crashed"),
+    "segfault": Case("a segmentation fault kills the kernel", _answer("""
+        import ctypes
+        ctypes.string_at(0)
+        """), "zero", "crashed"),
+    "output_flood": Case("floods of output on stdout and stderr after a correct answer",
+                         _solution_then("""
+        import sys
+        for _ in range(200):
+            print("spam " * 10_000)
+            sys.stderr.write("eggs " * 10_000 + "\\n")
+        """), "full"),
+    "deleted_test": Case("a deleted test cell comes back", _edit(_delete_a_test), "full"),
+    "edited_tests": Case("edited test cells are restored", _edit(_edit_tests), "zero"),
+    # nbgrader keeps the student's order of cells, so tests moved above the answer fail, as in stock nbgrader.
+    "reordered_tests": Case("tests moved above the answer", _edit(_move_tests_first), "zero"),
+    "invalid_json": Case("a file that is not a notebook", lambda c: {f"{ASSIGNMENT}.ipynb": b"{ this is not json"},
+                         "zero", "unreadable"),
+    "renamed": Case("the notebook renamed", lambda c: {"my_batch_norm_final.ipynb": c.notebook()}, "full"),
+    "no_kernelspec": Case("no kernelspec", _edit(_drop_kernelspec), "full"),
+    "foreign_kernelspec": Case("an R kernelspec", _edit(_foreign_kernelspec), "full"),
+    "replaced_check": Case("the check function replaced by a no-op", _answer("""
+        check_batch_norm = lambda *args, **kwargs: None
+        check_batch_norm_rejects_single_value = lambda *args, **kwargs: None
+        """, NOT_IMPLEMENTED), "zero"),
+    "patched_torch": Case("torch's batch_norm patched to match a wrong answer", _answer("""
+        import torch.nn.functional as F
+        F.batch_norm = lambda input, *args, **kwargs: input.clone()
+        """, RETURNS_INPUT), "zero"),
+    "patched_harness": Case("the harness's comparison patched to accept anything", _answer("""
+        import autograder.harness
+        autograder.harness._compare_results = lambda *args, **kwargs: []
+        autograder.harness._compare_gradients = lambda *args, **kwargs: []
+        """, RETURNS_INPUT), "zero"),
+    "patched_testing": Case("torch.testing patched", _answer("""
+        import torch.testing
+        torch.testing.assert_close = lambda *args, **kwargs: None
+        """, RETURNS_INPUT), "zero"),
+    "reads_solutions": Case("an answer that works only if it can read the solutions",
+                            _answer(READS_SOLUTIONS), "zero"),
+    "reads_gradebook": Case("an answer that works only if it can read the gradebook",
+                            _answer(READS_GRADEBOOK), "zero"),
+    "network": Case("an answer that works only if it can open a network connection", _answer("""
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", {c.port}), timeout=2).close()
+            from torch.nn.functional import batch_norm
+        except OSError:
+            def batch_norm(*args, **kwargs):
+                raise NotImplementedError()
+        """), "zero"),
+}
+
+
+def write_submission(case: Case, context: Context, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in case.build(context).items():
+        if isinstance(content, bytes):
+            (folder / name).write_bytes(content)
+        else:
+            nbformat.write(content, folder / name)
