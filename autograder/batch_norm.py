@@ -85,6 +85,19 @@ VARIANTS = (
 )
 
 
+def per_channel_tensors(channels, generator, *, running_stats=True, affine=True) -> tuple:
+    """Seeded float64 (running_mean, running_var, weight, bias) of ``channels`` values, or None each."""
+    running_mean = running_var = weight = bias = None
+    if running_stats:
+        # Away from (0, 1), so using or updating them matters.
+        running_mean = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
+        running_var = 0.5 + torch.rand(channels, generator=generator, dtype=torch.float64)
+    if affine:
+        weight = 1.0 + 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
+        bias = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
+    return running_mean, running_var, weight, bias
+
+
 def make_arguments(
     shape=(8, 3, 4, 4), *, training=True, affine=True, momentum=0.1, eps=1e-5,
     dtype=torch.float32, seed=0, input=None, scale=1.0,
@@ -93,14 +106,7 @@ def make_arguments(
     generator = torch.Generator().manual_seed(seed)
     if input is None:
         input = 2.0 + scale * torch.randn(shape, generator=generator, dtype=torch.float64)
-    channels = input.shape[1]
-    # Running statistics away from (0, 1), so using or updating them matters.
-    running_mean = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
-    running_var = 0.5 + torch.rand(channels, generator=generator, dtype=torch.float64)
-    weight = bias = None
-    if affine:
-        weight = 1.0 + 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
-        bias = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
+    running_mean, running_var, weight, bias = per_channel_tensors(input.shape[1], generator, affine=affine)
     cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
     return {
         "input": cast(input), "running_mean": cast(running_mean), "running_var": cast(running_var),

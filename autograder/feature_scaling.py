@@ -24,7 +24,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from .compare import describe_difference, describe_wrong_type
-from .harness import Report, Variant, quiet
+from .harness import Report, Variant, describe_call, quiet
 from .tolerances import tolerance_for
 
 DEVICE = "numpy (cpu)"
@@ -218,17 +218,6 @@ def make_split(
 
 
 # --- calling and comparing --------------------------------------------------------
-
-
-def describe_call(name: str, arguments: dict) -> str:
-    """``min_max_transform(X: (5, 3) float64, ...)`` for messages."""
-    parts = []
-    for key, value in arguments.items():
-        if isinstance(value, np.ndarray):
-            parts.append(f"{key}: {value.shape} {value.dtype}")
-        else:
-            parts.append(f"{key}={value!r}")
-    return f"{name}({', '.join(parts)})"
 
 
 def _copies(arguments: dict) -> dict:

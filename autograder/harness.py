@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -98,11 +99,13 @@ class ForbiddenCall(Exception):
 
 
 def describe_call(name: str, arguments: dict) -> str:
-    """``batch_norm(input: (8, 3) float32, ..., training=True)`` for messages."""
+    """``batch_norm(input: (8, 3) float32, ..., training=True)`` for messages; NumPy arrays alike."""
     parts = []
     for key, value in arguments.items():
         if isinstance(value, torch.Tensor):
             parts.append(f"{key}: {tuple(value.shape)} {str(value.dtype).replace('torch.', '')}")
+        elif isinstance(value, np.ndarray):
+            parts.append(f"{key}: {value.shape} {value.dtype}")
         else:
             parts.append(f"{key}={value!r}")
     return f"{name}({', '.join(parts)})"

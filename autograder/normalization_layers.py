@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .batch_norm import per_channel_tensors
 from .harness import Report, Variant, check_against_reference, check_raises, describe_call, quiet
 
 # Any of these would do the work of the exercise (group normalization, for
@@ -352,14 +353,9 @@ def make_instance_norm_arguments(
         noise = torch.randn(shape, generator=generator, dtype=torch.float64)
         input = offset.reshape(*shape[:2], *extra) + scale * spread.reshape(*shape[:2], *extra) * noise
     channels = input.shape[1]
-    running_mean = running_var = weight = bias = None
-    if running_stats:
-        # Away from (0, 1), so using or updating them matters.
-        running_mean = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
-        running_var = 0.5 + torch.rand(channels, generator=generator, dtype=torch.float64)
-    if affine:
-        weight = 1.0 + 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
-        bias = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
+    running_mean, running_var, weight, bias = per_channel_tensors(
+        channels, generator, running_stats=running_stats, affine=affine
+    )
     cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
     return {
         "input": cast(input), "running_mean": cast(running_mean), "running_var": cast(running_var),
