@@ -74,7 +74,7 @@ def test_no_solution_or_hidden_test_leaks_into_an_exercise(release):
 
 @pytest.mark.slow
 def test_check_command_reports_each_test_and_its_exit_code():
-    release = RELEASES[0]
+    release = ROOT / "exercises" / "batch_norm" / "batch_norm.ipynb"
     run = subprocess.run([sys.executable, "-m", "autograder", "check", str(release)],
                          capture_output=True, text=True)
     assert run.returncode == 1
