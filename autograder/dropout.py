@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from .compare import describe_difference, describe_wrong_type
-from .devices import SIMULATED_CUDA, available_devices, run_on_simulated_cuda
-from .harness import Report, Variant, Forbid, ForbiddenCall, check_raises, quiet
+from .devices import SIMULATED_CUDA, available_devices
+from .harness import Report, Variant, Forbid, ForbiddenCall, check_raises, quiet, run_simulated
 from .tolerances import tolerance_for
 
 NAME = "dropout"
@@ -228,18 +228,8 @@ def _fail(where, problem, mistake=None):
 
 def _simulated(student, report, input, p, training, inplace=False) -> None:
     """Run the student's dropout on fake CUDA tensors: catches masks made on the CPU."""
-    run = run_on_simulated_cuda(
-        lambda x: student(x, p, training, inplace), [input]
-    )
-    if run.problem:
-        mistake = f"\nLikely mistake: {CPU_MASK}" if "mixes devices" in run.problem else ""
-        raise AssertionError(
-            f"{report.call} on a simulated GPU: {run.problem}{mistake}\n"
-            "(This check runs your code on fake CUDA tensors, because this machine has no GPU.)"
-        )
-    if run.inconclusive:
-        report.notes.append(f"the simulated GPU check was inconclusive: {run.inconclusive}")
-        report.devices.append(f"{SIMULATED_CUDA}, inconclusive")
+    run = run_simulated(lambda x: student(x, p, training, inplace), [input], report, CPU_MASK)
+    if run is None:
         return
     output = run.result
     if not isinstance(output, torch.Tensor) or output.device.type != "cuda":

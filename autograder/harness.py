@@ -341,17 +341,32 @@ def _message(where: str, problems: list[str], mistake: str | None) -> str:
 # --- the simulated GPU ------------------------------------------------------
 
 
-def _check_simulated(student, arguments, report: Report, outputs) -> None:
-    args = _materialize(arguments, "cpu", ())
-    run = run_on_simulated_cuda(student, list(args.values()))
+def run_simulated(function, args: list, report: Report, mixed_devices_mistake: str | None = None):
+    """Run ``function(*args)`` on fake CUDA tensors and return its result.
+
+    A device bug raises AssertionError (naming ``mixed_devices_mistake`` when the
+    code mixes devices); an inconclusive run is noted in ``report`` and returns None.
+    """
+    run = run_on_simulated_cuda(function, args)
     if run.problem:
+        mistake = ""
+        if mixed_devices_mistake and "mixes devices" in run.problem:
+            mistake = f"\nLikely mistake: {mixed_devices_mistake}\n"
         raise AssertionError(
-            f"{report.call} on a simulated GPU: {run.problem} "
+            f"{report.call} on a simulated GPU: {run.problem}{mistake} "
             "(This check runs your code on fake CUDA tensors, because this machine has no GPU.)"
         )
     if run.inconclusive:
         report.notes.append(f"the simulated GPU check was inconclusive: {run.inconclusive}")
         report.devices.append(f"{SIMULATED_CUDA}, inconclusive")
+        return None
+    return run
+
+
+def _check_simulated(student, arguments, report: Report, outputs) -> None:
+    args = _materialize(arguments, "cpu", ())
+    run = run_simulated(student, list(args.values()), report)
+    if run is None:
         return
     parts = run.result if outputs and isinstance(run.result, (tuple, list)) else [run.result]
     for output in parts:
