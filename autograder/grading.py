@@ -53,7 +53,9 @@ from nbgrader.utils import determine_grade, is_grade
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .sandbox import EXECUTED_SUFFIX, STOPPED_PREFIX, mark_unfinished_tests, sandbox_command
+from .forkserver import ForkServer
+from .runner import EXECUTED_SUFFIX, STOPPED_PREFIX, mark_unfinished_tests
+from .sandbox import ENVIRONMENT, INSIDE, Sandbox, bwrap_path
 
 
 class GradingError(RuntimeError):
@@ -159,6 +161,8 @@ class ClassGrader:
         self.root = Path(root).resolve()
         self.assignment = assignment
         self.limits = limits or Limits()
+        if self.limits.sandbox:
+            bwrap_path()  # no bubblewrap: say so before anything runs
         self.log = log
         self.api = course_api(self.root)
         grading = Path(self.api.coursedir.root, "grading")
@@ -196,8 +200,6 @@ class ClassGrader:
     # -- the run ---------------------------------------------------------------
 
     def run(self, students: list[str] | None = None, regrade: bool = False) -> list[Outcome]:
-        from tqdm import tqdm
-
         students = students or submitted_students(self.api, self.assignment)
         if not students:
             raise GradingError(
@@ -211,8 +213,21 @@ class ClassGrader:
         pending = [s for s in students if outcomes[s] is None]
         if len(pending) < len(students):
             self.log(f"{len(students) - len(pending)} of {len(students)} submissions already graded: resuming")
+        if not pending:
+            return [outcomes[s] for s in students]
+        # It imports torch and the autograder while the first submissions are prepared.
+        self.server = ForkServer(self.work.parent.parent / "forkserver.log")
+        try:
+            self._run_pending(pending, len(students), outcomes)
+        finally:
+            self.server.close()
+        return [outcomes[s] for s in students]
+
+    def _run_pending(self, pending: list[str], total: int, outcomes: dict) -> None:
+        from tqdm import tqdm
+
         with ThreadPoolExecutor(max_workers=self.limits.workers) as pool, \
-                tqdm(total=len(students), initial=len(students) - len(pending), unit="submission",
+                tqdm(total=total, initial=total - len(pending), unit="submission",
                      desc=self.assignment, file=sys.stderr, dynamic_ncols=True) as bar:
             running = {}
             for student in pending:
@@ -226,7 +241,6 @@ class ClassGrader:
                 outcomes[student] = outcome
                 bar.update(1)
                 bar.write(self._line(outcome))
-        return [outcomes[s] for s in students]
 
     @staticmethod
     def _line(outcome: Outcome) -> str:
@@ -267,7 +281,7 @@ class ClassGrader:
             notes.append("nbgrader could not read the submission: " + _first_error(result))
         return start, status, "; ".join(notes)
 
-    # -- 2. execute (in a worker thread; the sandbox is a subprocess) -----------------
+    # -- 2. execute (in a worker thread; the fork server runs the notebooks) -----------
 
     def _execute(self, student: str, prepared: tuple[float, str, str]) -> tuple[float, str, str]:
         start, status, reason = prepared
@@ -281,25 +295,26 @@ class ClassGrader:
         names = sorted(p.name for p in work.glob("*.ipynb"))
         stopped = None
         if names:
-            command, cwd = sandbox_command(
-                work, self.root, names, cell_timeout=self.limits.cell_timeout,
-                memory_bytes=self.limits.memory_bytes, cpu_seconds=self.limits.cpu_seconds,
-                sandbox=self.limits.sandbox,
-            )
-            with open(work / ".grader.log", "wb") as log:
-                process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=log, start_new_session=True)
-                try:
-                    process.wait(timeout=self.limits.notebook_timeout)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-                    stopped = f"the submission ran longer than {self.limits.notebook_timeout} s"
-                    status = "timed out"
-            if stopped is None and process.returncode != 0:
-                stopped = f"the grading process ended with code {process.returncode}"
+            sandbox = Sandbox(work, self.root) if self.limits.sandbox else None
+            try:
+                code = self.server.run({
+                    "notebooks": names, "log": str(work / ".grader.log"),
+                    "sandbox_pid": sandbox.pid if sandbox else 0,
+                    "cwd": INSIDE if sandbox else str(work),
+                    "environment": ENVIRONMENT if sandbox else {},
+                    "cell_timeout": self.limits.cell_timeout, "memory_bytes": self.limits.memory_bytes,
+                    "cpu_seconds": self.limits.cpu_seconds,
+                }, timeout=self.limits.notebook_timeout)
+            finally:
+                if sandbox:
+                    sandbox.close()
+            if code is None:
+                stopped = f"the submission ran longer than {self.limits.notebook_timeout} s"
+                status = "timed out"
+            elif code != 0:
+                stopped = f"the grading process ended with code {code}"
                 status = "crashed"
-            elif stopped is None:
+            else:
                 stopped = _stopped_early(work / ".grader.log")
                 status = "crashed" if stopped else status
         executed = self.executed / student / self.assignment

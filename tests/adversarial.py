@@ -118,6 +118,24 @@ READS_GRADEBOOK = """
             raise NotImplementedError()
     """
 
+# With CAP_SYS_ADMIN (bubblewrap keeps it for root unless told otherwise),
+# lazily unmounting the empty folder over the course and the private /tmp shows the real files.
+UNMOUNTS_THEN_READS_SOLUTIONS = """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for target in ("{c.course}", "/tmp", "{c.course}"):
+        libc.umount2(target.encode(), 2)  # MNT_DETACH
+    """ + READS_SOLUTIONS
+
+HOLDS_A_CAPABILITY = """
+    with open("/proc/self/status") as status:
+        capabilities = [int(line.split()[1], 16) for line in status if line.startswith(("CapEff", "CapPrm"))]
+    if any(capabilities):
+        exec({c.solution!r})
+    else:
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
 
 CASES: dict[str, Case] = {
     "solution": Case("the reference solution", lambda c: {f"{ASSIGNMENT}.ipynb": c.notebook()}, "full"),
@@ -179,13 +197,17 @@ CASES: dict[str, Case] = {
         """, RETURNS_INPUT), "zero"),
     "reads_solutions": Case("an answer that works only if it can read the solutions",
                             _answer(READS_SOLUTIONS), "zero"),
+    "unmounts_then_reads_solutions": Case("an answer that unmounts what hides the course to read the solutions",
+                                          _answer(UNMOUNTS_THEN_READS_SOLUTIONS), "zero"),
+    "holds_a_capability": Case("an answer that works only if the kernel holds a Linux capability",
+                               _answer(HOLDS_A_CAPABILITY), "zero"),
     "reads_gradebook": Case("an answer that works only if it can read the gradebook",
                             _answer(READS_GRADEBOOK), "zero"),
     "network": Case("an answer that works only if it can open a network connection", _answer("""
         import socket
         try:
             socket.create_connection(("127.0.0.1", {c.port}), timeout=2).close()
-            from torch.nn.functional import batch_norm
+            exec({c.solution!r})  # a correct answer, only when the connection succeeds
         except OSError:
             def batch_norm(*args, **kwargs):
                 raise NotImplementedError()

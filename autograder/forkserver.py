@@ -1,0 +1,195 @@
+"""A fork server: one process imports torch and the autograder once, and forks a runner per submission.
+
+Every stock kernel spends about 5 s starting Python and ipykernel and
+importing torch and the autograder, which is most of the time a submission
+takes. The server pays that once per class. It never runs student code: for
+each submission it forks a child that
+
+1. sends its output to the submission's log, closes every other descriptor
+   and dies with the server;
+2. joins the namespaces of the submission's own sandbox (see
+   ``autograder.sandbox``) and drops every capability, so that the isolation
+   between submissions is that of separate bubblewrap sandboxes;
+3. takes the memory and CPU-time limits and forks the runner, the first
+   process inside the sandbox's PID namespace, which executes the notebooks
+   (``autograder.runner``) and forks their kernels.
+
+The grader talks to the server over its stdin and stdout, one JSON object per
+line: a request names the notebooks, the sandbox and the limits; the server
+answers with the child's pid at once and its exit code when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+import uuid
+from concurrent.futures import Future
+
+from .privileges import die_with_parent, drop_privileges, enter_namespaces, open_namespaces, set_limits
+
+
+# -- the server ---------------------------------------------------------------------
+
+
+def _preload() -> None:
+    """Import what every kernel and runner needs, before any submission exists."""
+    import ipykernel.kernelapp  # noqa: F401
+    import jupyter_client  # noqa: F401
+    import nbclient  # noqa: F401
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+
+    import autograder  # noqa: F401 - every exercise's checks, and the snapshot of trusted functions
+
+
+def _child(request: dict) -> None:
+    """The forked child: confine itself, then run the submission's notebooks. Never returns."""
+    code = 70
+    try:
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the server's pipes stay with the server
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        die_with_parent()
+        os.setsid()
+        if request["sandbox_pid"]:
+            enter_namespaces(open_namespaces(request["sandbox_pid"]))
+        drop_privileges()
+        set_limits(request["memory_bytes"], request["cpu_seconds"])
+        os.environ.update(request["environment"])
+        runner = os.fork()  # in the sandbox's PID namespace
+        if runner == 0:
+            code = 71
+            die_with_parent()
+            from .runner import run_notebooks
+
+            os.chdir(request["cwd"])
+            code = run_notebooks(request["cwd"], request["notebooks"], request["cell_timeout"])
+        else:
+            _, status = os.waitpid(runner, 0)
+            code = os.waitstatus_to_exitcode(status)
+            code = code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as a shell says
+    except BaseException:  # noqa: BLE001 - whatever happened goes to the submission's log
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve() -> None:
+    die_with_parent()
+    _preload()
+    answers = os.dup(1)
+
+    def answer(message: dict) -> None:
+        os.write(answers, (json.dumps(message) + "\n").encode())
+
+    answer({"ready": True})
+    children: dict[int, str] = {}
+    pending = b""
+    while True:
+        readable, _, _ = select.select([0], [], [], 0.05)
+        while children:  # reap the children that ended
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status)})
+        if not readable:
+            continue
+        chunk = os.read(0, 1 << 16)
+        if not chunk:  # the grader closed the pipe: it is done, or gone
+            break
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            request = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                _child(request)
+            children[pid] = request["id"]
+            answer({"id": request["id"], "pid": pid})
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+
+
+# -- the grader's side ------------------------------------------------------------------
+
+
+class ForkServerError(RuntimeError):
+    pass
+
+
+class ForkServer:
+    """Starts the server and runs requests on it; safe to use from several threads."""
+
+    def __init__(self, log_path):
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "autograder.forkserver"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+            )
+        self.log_path = log_path
+        self._lock = threading.Lock()
+        self._started: dict[str, Future] = {}
+        self._ended: dict[str, Future] = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            message = json.loads(line)
+            with self._lock:
+                if "pid" in message:
+                    self._started.pop(message["id"]).set_result(message["pid"])
+                elif "exit" in message:
+                    self._ended.pop(message["id"]).set_result(message["exit"])
+        with self._lock:  # the server is gone: nothing pending will ever end
+            error = ForkServerError(f"the fork server stopped; see {self.log_path}")
+            for future in [*self._started.values(), *self._ended.values()]:
+                future.set_exception(error)
+            self._started.clear()
+            self._ended.clear()
+
+    def run(self, request: dict, timeout: float) -> int | None:
+        """Run ``request``; return the exit code, or None when it ran longer than ``timeout`` and was killed."""
+        identifier = uuid.uuid4().hex
+        started, ended = Future(), Future()
+        with self._lock:
+            if self.process.poll() is not None:
+                raise ForkServerError(f"the fork server stopped; see {self.log_path}")
+            self._started[identifier], self._ended[identifier] = started, ended
+            self.process.stdin.write((json.dumps({**request, "id": identifier}) + "\n").encode())
+            self.process.stdin.flush()
+        pid = started.result()  # the clock starts once the child exists, not while the server imports
+        try:
+            return ended.result(timeout=timeout)
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)  # its runner and kernels die with it
+            ended.result()
+            return None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join()
+        self.process.stdout.close()
+
+
+if __name__ == "__main__":
+    serve()
