@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import integrity
 from .harness import Report, Variant, check_against_reference, quiet
 from .devices import available_devices
 
@@ -392,3 +393,6 @@ def check_multihead_attention_permutation_equivariant(module_class, *, seed=0) -
 
 
 __all__ = [name for name in dir() if name.startswith("check_")] + ["available_devices"]
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import integrity
 from .harness import Report, Variant, check_against_reference, check_raises
 
 NAME = "batch_norm"
@@ -138,3 +139,6 @@ def check_batch_norm_rejects_single_value(student, devices=None) -> Report:
         student, args, ValueError, name=NAME, devices=devices,
         when="in training mode when each channel has a single value (the variance is undefined)",
     ).show()
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from .compare import describe_difference, describe_wrong_type
 from .gradient_check import numeric_gradient, relative_error
+from . import integrity
 from .harness import Report, Variant, run_student, check_against_reference, describe_call, quiet
 from .tolerances import tolerance_for
 
@@ -345,3 +346,6 @@ def _numeric_diagnosis(output, args, expected) -> str | None:
         if _agree(output, wrong, tolerance) and _numeric_problems(wrong, expected):
             return variant.mistake
     return None
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()

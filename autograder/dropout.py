@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from .compare import describe_difference, describe_wrong_type
 from .devices import SIMULATED_CUDA, available_devices
+from . import integrity
 from .harness import Report, Variant, Forbid, ForbiddenCall, check_raises, quiet, run_simulated
 from .tolerances import tolerance_for
 
@@ -530,3 +531,6 @@ def check_dropout_mean(student, *, shape=(400, 500), p=0.6, seed=0, devices=None
         report.notes.append(f"mean {mean:.5f} on {device}; input's mean {target:.5f} ± {SIGMAS * sd:.5f}")
 
     return _on_devices(student, report, input, p, True, check, devices)
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from . import integrity
 from .harness import Report, Variant, quiet
 
 NAME = "EarlyStopping"
@@ -427,3 +428,6 @@ def check_early_stopping_rejects_mode(cls, mode="mean") -> Report:
         except Exception as error:  # noqa: BLE001 - reported to the student
             raise AssertionError(f"{where} raised {type(error).__name__}: {error}; expected ValueError.") from None
     raise AssertionError(f"{where} was created; expected ValueError.\nLikely mistake: {BAD_MODE}")
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()

@@ -24,6 +24,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from .compare import describe_difference, describe_wrong_type
+from . import integrity
 from .harness import Report, Variant, describe_call, quiet
 from .tolerances import tolerance_for
 
@@ -499,3 +500,6 @@ def check_min_max_rejects_bad_input(fit_min_max, min_max_transform, min_max_inve
 def check_standard_rejects_bad_input(fit_standard, standard_transform, standard_inverse) -> Report:
     """Check that each standardization function raises ValueError for a 1-D, 3-D or empty X."""
     return _rejects_bad_input(STANDARD, fit_standard, standard_transform, standard_inverse)
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .batch_norm import per_channel_tensors
+from . import integrity
 from .harness import Report, Variant, check_against_reference, check_raises, describe_call, quiet
 
 # Any of these would do the work of the exercise (group normalization, for
@@ -499,3 +500,6 @@ def _grad_wrt(args: dict, gradients: bool) -> tuple[str, ...]:
     if not gradients:
         return ()
     return tuple(k for k in ("input", "weight", "bias") if args.get(k) is not None)
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import integrity
 from .harness import Report, Variant, check_against_reference, quiet
 
 KINDS = ("l1", "l2")
@@ -274,3 +275,6 @@ def check_penalty_of_nothing(student, kind: str) -> Report:
             if not isinstance(result, torch.Tensor) or result.shape != () or float(result) != 0.0:
                 raise AssertionError(f"{where} returned {_describe(result)}; expected torch.tensor(0.0).")
     return Report(f"{name}([])", ["cpu"]).show()
+
+# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+integrity.trust_package()
