@@ -38,7 +38,7 @@ from .privileges import die_with_parent, drop_privileges, enter_namespaces, open
 # -- the server ---------------------------------------------------------------------
 
 
-def _preload() -> None:
+def preload() -> None:
     """Import what every kernel and runner needs, before any submission exists."""
     import ipykernel.kernelapp  # noqa: F401
     import jupyter_client  # noqa: F401
@@ -91,7 +91,7 @@ def _child(request: dict) -> None:
 
 def serve() -> None:
     die_with_parent()
-    _preload()
+    preload()
     answers = os.dup(1)
 
     def answer(message: dict) -> None:

@@ -7,7 +7,9 @@
    cells are restored from the gradebook, the kernelspec is overwritten,
    outputs are cleared;
 2. *execute* (``--workers`` at a time): the sanitized notebooks run in a
-   sandbox, see ``autograder.sandbox``;
+   sandbox of their own (``autograder.sandbox``), in a runner and kernels
+   forked from the fork server (``autograder.forkserver``), which imported
+   torch and the autograder once for the whole class;
 3. *record* (main process): nbgrader's ``autograde`` again, with sanitizing
    and execution switched off, reads the executed notebooks and writes the
    grades, then ``generate_feedback`` writes the feedback.

@@ -2,7 +2,9 @@
 
 Prints submissions per minute for both, their ratio, and the physical floor:
 the time to start a kernel, import torch and run the tests of one submission,
-divided by the number of cores. Also checks that both give the same scores.
+divided by the number of cores; and the floor of the fork server's design,
+where a kernel is forked with torch already imported. Also checks that both
+give the same scores.
 
     .venv/bin/python benchmarks/grading.py [--submissions 40] [--workers N]
 """
@@ -10,6 +12,7 @@ divided by the number of cores. Also checks that both give the same scores.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import os
 import re
@@ -83,6 +86,28 @@ def one_submission_floor(course: Path) -> float:
     return time.perf_counter() - start
 
 
+def forked_submission_seconds(course: Path) -> float:
+    """Seconds for one submission in a kernel forked from a process that has imported everything."""
+    from autograder.forkserver import preload
+    from autograder.runner import execute
+
+    preload()
+    folder = Path(tempfile.mkdtemp(dir=course.parent))
+    shutil.copy(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", folder)
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        with open(folder / "kernel.log", "wb") as log:  # the kernel's banner is not the benchmark's output
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        os._exit(0 if execute(folder / f"{ASSIGNMENT}.ipynb", cell_timeout=120) is None else 1)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"the forked kernel failed; see {folder / 'kernel.log'}")
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=40)
@@ -94,6 +119,7 @@ def main() -> None:
         stock_course = make_course(Path(temporary, "stock"), args.submissions)
         ours_course = make_course(Path(temporary, "ours"), args.submissions)
         floor_seconds = min(one_submission_floor(stock_course) for _ in range(2))
+        forked_seconds = min(forked_submission_seconds(stock_course) for _ in range(2))
         print(f"grading {args.submissions} submissions of {ASSIGNMENT} on {cores} cores", flush=True)
         stock = run([Path(sys.executable).with_name("nbgrader"), "autograde", ASSIGNMENT], stock_course)
         run([Path(sys.executable).with_name("nbgrader"), "export", "--to", "grading/grades.csv"], stock_course)
@@ -107,6 +133,8 @@ def main() -> None:
     print(f"ratio:                        {stock / ours:7.2f} x")
     print(f"floor: one submission takes {floor_seconds:.1f} s (kernel start, torch import, tests); "
           f"/ {cores} cores = {60 * cores / floor_seconds:.1f} submissions/min at best")
+    print(f"floor with forked kernels: one submission takes {forked_seconds:.1f} s (kernel fork, tests); "
+          f"/ {cores} cores = {60 * cores / forked_seconds:.1f} submissions/min at best")
     print(f"same scores as stock nbgrader: {same}")
     if not same:
         sys.exit(1)
