@@ -180,9 +180,12 @@ class ClassGrader:
             CourseDirectory__autograded_directory=relative(self.sanitized),
             Autograde__autograde_preprocessors=[],
         )
+        self.recording = grading / "recording"  # executed notebooks of the batch being recorded
+        self.recorded = grading / "recorded"  # its autograded notebooks, before they join autograded/
         self.recorder = course_api(
             self.root,
-            CourseDirectory__submitted_directory=relative(self.executed),
+            CourseDirectory__submitted_directory=relative(self.recording),
+            CourseDirectory__autograded_directory=relative(self.recorded),
             Autograde__sanitize_preprocessors=[],
             # Stock autograde's steps after Execute, unchanged.
             Autograde__autograde_preprocessors=[
@@ -190,6 +193,7 @@ class ClassGrader:
                 SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
             ],
         )
+        self.feedback = course_api(self.root, CourseDirectory__autograded_directory=relative(self.recorded))
         with Gradebook(self.api.coursedir.db_url) as gradebook:
             try:
                 found = gradebook.find_assignment(assignment)
@@ -231,18 +235,22 @@ class ClassGrader:
         with ThreadPoolExecutor(max_workers=self.limits.workers) as pool, \
                 tqdm(total=total, initial=total - len(pending), unit="submission",
                      desc=self.assignment, file=sys.stderr, dynamic_ncols=True) as bar:
-            running = {}
-            for student in pending:
-                bar.set_postfix_str(f"preparing {student}")
-                running[pool.submit(self._execute, student, self._prepare(student))] = student
+            bar.set_postfix_str(f"preparing {len(pending)} submissions")
+            prepared = self._prepare(pending)
+            running = {pool.submit(self._execute, student, prepared[student]): student for student in pending}
+            recorded = set()
             for done in as_completed(running):
-                student = running[done]
-                bar.set_postfix_str(f"recording {student}")
-                outcome = self._record(student, *done.result())
-                self._save_outcome(outcome)
-                outcomes[student] = outcome
-                bar.update(1)
-                bar.write(self._line(outcome))
+                if done in recorded:
+                    continue
+                # Everything that finished meanwhile is recorded with it: one nbgrader call for all.
+                batch = [future for future in running if future.done() and future not in recorded]
+                recorded.update(batch)
+                bar.set_postfix_str(f"recording {', '.join(running[f] for f in batch)}")
+                for outcome in self._record([(running[f], *f.result()) for f in batch]):
+                    self._save_outcome(outcome)
+                    outcomes[outcome.student] = outcome
+                    bar.update(1)
+                    bar.write(self._line(outcome))
 
     @staticmethod
     def _line(outcome: Outcome) -> str:
@@ -251,13 +259,38 @@ class ClassGrader:
 
     # -- 1. prepare ------------------------------------------------------------
 
-    def _prepare(self, student: str) -> tuple[float, str, str]:
-        """Stage and sanitize; return (start time, status, reason)."""
+    def _prepare(self, students: list[str]) -> dict[str, tuple[float, str, str]]:
+        """Stage and sanitize every student's submission; return (start time, status, reason) of each."""
         start = time.monotonic()
+        shutil.rmtree(self.staged, ignore_errors=True)  # only this run's students: nbgrader takes them all
+        shutil.rmtree(self.sanitized, ignore_errors=True)
+        staged = {student: self._stage(student) for student in students}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbgrader's and nbformat's own warnings are not the student's
+            everyone = self.sanitizer.autograde(self.assignment, "*", force=True, create=True)
+        prepared = {}
+        for student, (status, notes) in staged.items():
+            if not everyone["success"] and not self._sanitized_whole(student):
+                # Ask again for this student alone, to learn what nbgrader could not read.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = self.sanitizer.autograde(self.assignment, student, force=True, create=True)
+                if not result["success"]:
+                    status = "unreadable"
+                    notes.append("nbgrader could not read the submission: " + _first_error(result))
+            prepared[student] = (start, status, "; ".join(notes))
+        return prepared
+
+    def _sanitized_whole(self, student: str) -> bool:
+        staged = {p.name for p in (self.staged / student / self.assignment).glob("*.ipynb")}
+        sanitized = {p.name for p in (self.sanitized / student / self.assignment).glob("*.ipynb")}
+        return bool(staged) and staged <= sanitized
+
+    def _stage(self, student: str) -> tuple[str, list[str]]:
+        """Copy the submission aside, fix a renamed notebook, drop unreadable ones; return (status, notes)."""
         status, notes = "graded", []
         source = Path(self.api.coursedir.root, self.api.coursedir.submitted_directory, student, self.assignment)
         staged = self.staged / student / self.assignment
-        shutil.rmtree(staged, ignore_errors=True)
         shutil.copytree(source, staged)
         present = {p.stem: p for p in staged.glob("*.ipynb")}
         missing = [n for n in self.notebooks if n not in present]
@@ -275,13 +308,7 @@ class ClassGrader:
         for name in self.notebooks:
             if not (staged / f"{name}.ipynb").exists() and not any(name in n for n in notes):
                 notes.append(f"{name}.ipynb is missing")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # nbgrader's and nbformat's own warnings are not the student's
-            result = self.sanitizer.autograde(self.assignment, student, force=True, create=True)
-        if not result["success"]:
-            status = "unreadable"
-            notes.append("nbgrader could not read the submission: " + _first_error(result))
-        return start, status, "; ".join(notes)
+        return status, notes
 
     # -- 2. execute (in a worker thread; the fork server runs the notebooks) -----------
 
@@ -363,20 +390,47 @@ class ClassGrader:
 
     # -- 3. record -------------------------------------------------------------
 
-    def _record(self, student: str, start: float, status: str, reason: str) -> Outcome:
+    def _record(self, batch: list[tuple[str, float, str, str]]) -> list[Outcome]:
+        """Record the grades and write the feedback of ``batch``: (student, start, status, reason) each.
+
+        One ``autograde`` and one ``generate_feedback`` for the whole batch; when
+        nbgrader fails, each student is recorded alone, so that one broken
+        submission never costs the others their grade.
+        """
+        for folder in (self.recording, self.recorded):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        for student, *_ in batch:
+            (self.executed / student).rename(self.recording / student)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                _checked(self.recorder.autograde(self.assignment, student, force=True, create=True),
-                         f"recording the grades of {student}")
-                _checked(self.api.generate_feedback(self.assignment, student, force=True),
-                         f"generate_feedback {student}")
-        except GradingError as error:  # one broken submission never stops the batch
-            return Outcome(student, 0.0, self._max_score(), "error", str(error).splitlines()[0],
-                           seconds=round(time.monotonic() - start, 2))
+                _checked(self.recorder.autograde(self.assignment, "*", force=True, create=True),
+                         f"recording the grades of {', '.join(s for s, *_ in batch)}")
+                _checked(self.feedback.generate_feedback(self.assignment, "*", force=True),
+                         f"generate_feedback {', '.join(s for s, *_ in batch)}")
+        except GradingError as error:
+            for student, *_ in batch:
+                (self.recording / student).rename(self.executed / student)
+            if len(batch) > 1:
+                return [outcome for item in batch for outcome in self._record([item])]
+            student, start, _, _ = batch[0]
+            return [Outcome(student, 0.0, self._max_score(), "error", str(error).splitlines()[0],
+                            seconds=round(time.monotonic() - start, 2))]
+        autograded = Path(self.api.coursedir.root, self.api.coursedir.autograded_directory)
+        for student, *_ in batch:
+            destination = autograded / student / self.assignment
+            shutil.rmtree(destination, ignore_errors=True)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            (self.recorded / student / self.assignment).rename(destination)
+        for folder in (self.recording, self.recorded):
+            shutil.rmtree(folder)
         with Gradebook(self.api.coursedir.db_url) as gradebook:
-            submission = gradebook.find_submission(self.assignment, student)
-            score, max_score = submission.score, submission.max_score
+            return [self._outcome(gradebook, *item) for item in batch]
+
+    def _outcome(self, gradebook: Gradebook, student: str, start: float, status: str, reason: str) -> Outcome:
+        submission = gradebook.find_submission(self.assignment, student)
+        score, max_score = submission.score, submission.max_score
         tests = {}
         autograded = Path(self.api.coursedir.root, self.api.coursedir.autograded_directory, student, self.assignment)
         for path in sorted(autograded.glob("*.ipynb")):

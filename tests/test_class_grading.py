@@ -20,8 +20,8 @@ from autograder.grading import Limits, grade
 
 pytestmark = pytest.mark.slow
 
-# A correct submission runs in seconds; an infinite loop is stopped after a minute.
-FAST_LIMITS = dict(cell_timeout=20, notebook_timeout=60)
+# A correct submission runs in seconds; an infinite loop is stopped after half a minute.
+FAST_LIMITS = dict(cell_timeout=10, notebook_timeout=30)
 
 
 @pytest.fixture(scope="module")
