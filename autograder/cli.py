@@ -49,6 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "check":
         return _check(args.notebook, args.timeout)
 
+    server = None
+    if args.verb == "grade" and os.path.isfile(os.path.join(args.root, "nbgrader_config.py")):
+        from .forkserver import ForkServer
+
+        # Started first, it imports torch while this process imports nbgrader.
+        os.makedirs(os.path.join(args.root, "grading"), exist_ok=True)
+        server = ForkServer(os.path.join(args.root, "grading", "forkserver.log"))
+    try:
+        return _run(args, server)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _run(args, server) -> int:
     from .grading import GradingError, Limits, course_api, generate as run_generate, grade as run_grade
     from .sandbox import SandboxUnavailable
 
@@ -67,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(workers=max(1, args.workers), sandbox=not args.no_sandbox,
                         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         memory_bytes=int(args.memory * 1e9))
-        run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade)
+        run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server)
     except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -205,7 +205,9 @@ class ClassGrader:
 
     # -- the run ---------------------------------------------------------------
 
-    def run(self, students: list[str] | None = None, regrade: bool = False) -> list[Outcome]:
+    def run(self, students: list[str] | None = None, regrade: bool = False,
+            server: ForkServer | None = None) -> list[Outcome]:
+        """Grade ``students`` (default: every submission); ``server``, if given, is used and left open."""
         students = students or submitted_students(self.api, self.assignment)
         if not students:
             raise GradingError(
@@ -222,11 +224,12 @@ class ClassGrader:
         if not pending:
             return [outcomes[s] for s in students]
         # It imports torch and the autograder while the first submissions are prepared.
-        self.server = ForkServer(self.work.parent.parent / "forkserver.log")
+        self.server = server or ForkServer(self.work.parent.parent / "forkserver.log")
         try:
             self._run_pending(pending, len(students), outcomes)
         finally:
-            self.server.close()
+            if server is None:
+                self.server.close()
         return [outcomes[s] for s in students]
 
     def _run_pending(self, pending: list[str], total: int, outcomes: dict) -> None:
@@ -526,12 +529,12 @@ def export_grades(api: NbGraderAPI) -> Path:
 
 
 def grade(root, assignment: str, students: list[str] | None = None, limits: Limits | None = None,
-          regrade: bool = False, log=print) -> tuple[list[Outcome], Path, Path]:
+          regrade: bool = False, log=print, server: ForkServer | None = None) -> tuple[list[Outcome], Path, Path]:
     """Grade a class; return the outcomes, the grades CSV and the class report."""
     from .class_report import write_class_report
 
     grader = ClassGrader(root, assignment, limits, log)
-    outcomes = grader.run(students, regrade=regrade)
+    outcomes = grader.run(students, regrade=regrade, server=server)
     csv_path = export_grades(grader.api)
     report = write_class_report(
         Path(grader.api.coursedir.root, "grading", f"report-{assignment}.html"), assignment, outcomes
