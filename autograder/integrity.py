@@ -67,8 +67,10 @@ def trust_package() -> None:
 def replaced() -> list[str]:
     """Names whose object differs from the trusted one."""
     changed = []
+    # Each namespace is read once: copying torch's for every one of its names made a check 0.05 s slower.
+    namespaces = {name: _namespace(owner) for name, owner in _WATCHED.items()}
     for (name, attribute), value in _snapshot.items():
-        current = _namespace(_WATCHED[name]).get(attribute, _MISSING)
+        current = namespaces[name].get(attribute, _MISSING)
         if current is not value:
             changed.append(f"{name}.{attribute}")
     return changed
