@@ -3,10 +3,13 @@
 A submission is hostile until graded. For each one the grader starts Debian's
 ``bubblewrap`` (``bwrap``), which builds the sandbox and then only waits:
 
-* the whole filesystem is read-only, and the course's own folder is replaced
-  by an empty one, so solutions/, the gradebook and other students' files do
-  not exist; only the Python environment and the autograder package are put
-  back, read-only;
+* the whole filesystem is read-only, and the course's own folder, the home
+  folders (the instructor's keys and other courses; a kernel's output reaches
+  the student in the feedback) and the checkout the autograder was installed
+  from (it holds solutions/) are replaced by empty ones, so solutions/, the
+  gradebook and other students' files do not exist; only the Python
+  installation, its environment and the autograder package are put back,
+  read-only;
 * the submission's folder is the only writable place (plus a private /tmp);
 * there is no network (a new network namespace with nothing but loopback), no
   view of other processes (a new PID namespace), no capability (a new user
@@ -50,20 +53,38 @@ def bwrap_path() -> str:
     return bwrap
 
 
+def hiding_arguments(course_root: Path) -> list[str]:
+    """bwrap arguments that hide the course, the homes and the autograder's checkout, then put Python back."""
+    package = Path(__file__).resolve().parent
+    hidden = {Path("/home"), Path("/root"), Path.home().resolve(), course_root.resolve()}
+    if not {"site-packages", "dist-packages"} & set(package.parts):  # installed from a checkout
+        hidden.add(package.parent)
+    hidden = {path for path in hidden if path.is_dir() and path != Path("/")}
+    # The interpreter, the environment and the package may live in a hidden folder: put them back.
+    kept = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), package}
+    for path in kept:
+        if any(path == folder or path in folder.parents for folder in hidden):
+            raise SandboxUnavailable(
+                f"{path} holds the course, a home folder or the autograder's checkout, so the sandbox "
+                "could not hide them: keep Python and its environment in a folder of their own"
+            )
+    arguments = []
+    for path in sorted(hidden, key=lambda p: len(p.parts)):  # outer folders first
+        arguments += ["--tmpfs", str(path)]
+    for path in sorted(kept, key=lambda p: len(p.parts)):
+        arguments += ["--ro-bind", str(path), str(path)]
+    return arguments
+
+
 class Sandbox:
     """The namespaces of one submission, held open by a waiting bwrap until ``close``."""
 
     def __init__(self, workdir: Path, course_root: Path):
-        package = Path(__file__).resolve().parent
-        environment = Path(sys.prefix).resolve()
         info_read, info_write = os.pipe()
         command = [
             bwrap_path(),
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--tmpfs", str(course_root),  # hide solutions, gradebook and other submissions
-            # The environment and the package may live inside the course: put them back, read-only.
-            "--ro-bind", str(environment), str(environment),
-            "--ro-bind", str(package), str(package),
+            *hiding_arguments(Path(course_root)),
             "--bind", str(workdir), INSIDE,
             "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",

@@ -31,6 +31,7 @@ class Case:
 class Context:
     course: Path  # the course's root: what a submission must not see
     port: int  # a TCP port on 127.0.0.1 that accepts connections during grading
+    home: Path = Path("/nonexistent")  # the grader's home folder, which holds the solution in answer.py
 
     @property
     def release(self) -> Path:
@@ -118,6 +119,29 @@ READS_GRADEBOOK = """
             raise NotImplementedError()
     """
 
+# The autograder's own checkout, found from the package, holds the solutions too.
+READS_CHECKOUT_SOLUTIONS = """
+    import json, os
+    import autograder
+    checkout = os.path.dirname(os.path.dirname(autograder.__file__))
+    try:
+        with open(os.path.join(checkout, "solutions", "batch_norm", "batch_norm.ipynb")) as file:
+            cells = json.load(file)["cells"]
+        exec("".join(next(cell["source"] for cell in cells if "def batch_norm" in "".join(cell["source"]))))
+    except OSError:
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
+
+READS_HOME = """
+    try:
+        with open("{c.home}/answer.py") as file:
+            exec(file.read())
+    except OSError:
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
+
 # With CAP_SYS_ADMIN (bubblewrap keeps it for root unless told otherwise),
 # lazily unmounting the empty folder over the course and the private /tmp shows the real files.
 UNMOUNTS_THEN_READS_SOLUTIONS = """
@@ -201,6 +225,10 @@ CASES: dict[str, Case] = {
                                           _answer(UNMOUNTS_THEN_READS_SOLUTIONS), "zero"),
     "holds_a_capability": Case("an answer that works only if the kernel holds a Linux capability",
                                _answer(HOLDS_A_CAPABILITY), "zero"),
+    "reads_checkout_solutions": Case("an answer that reads the solutions from the autograder's checkout",
+                                     _answer(READS_CHECKOUT_SOLUTIONS), "zero"),
+    "reads_home": Case("an answer that works only if it can read the grader's home folder",
+                       _answer(READS_HOME), "zero"),
     "reads_gradebook": Case("an answer that works only if it can read the gradebook",
                             _answer(READS_GRADEBOOK), "zero"),
     "network": Case("an answer that works only if it can open a network connection", _answer("""

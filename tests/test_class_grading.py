@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -66,8 +68,8 @@ def run(args, cwd, **kwargs):
     return result
 
 
-def submit(course, student, case, port=0):
-    write_submission(CASES[case], Context(course, port), course / "grading" / "submitted" / student / ASSIGNMENT)
+def submit(course, student, case, port=0, home=Context.home):
+    write_submission(CASES[case], Context(course, port, home), course / "grading" / "submitted" / student / ASSIGNMENT)
 
 
 def grades_csv(course):
@@ -75,10 +77,21 @@ def grades_csv(course):
 
 
 @pytest.fixture(scope="module")
-def graded_corpus(tmp_path_factory, listening_port):
+def instructor_home():
+    """The grader's home folder, with the solution in it; outside /tmp, which the sandbox replaces anyway."""
+    home = Path(tempfile.mkdtemp(prefix="instructor-home-", dir="/var/tmp"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        yield home
+    shutil.rmtree(home)
+
+
+@pytest.fixture(scope="module")
+def graded_corpus(tmp_path_factory, listening_port, instructor_home):
     course = make_course(tmp_path_factory, "corpus")
+    (instructor_home / "answer.py").write_text(Context(course, 0).solution)
     for name in CASES:
-        submit(course, name, name, listening_port)
+        submit(course, name, name, listening_port, instructor_home)
     outcomes, csv_path, report = grade(course, ASSIGNMENT, limits=Limits(workers=2, **FAST_LIMITS), log=lambda *a: None)
     return course, {o.student: o for o in outcomes}, report
 
