@@ -56,7 +56,11 @@ def bwrap_path() -> str:
 def hiding_arguments(course_root: Path) -> list[str]:
     """bwrap arguments that hide the course, the homes and the autograder's checkout, then put Python back."""
     package = Path(__file__).resolve().parent
-    hidden = {Path("/home"), Path("/root"), Path.home().resolve(), course_root.resolve()}
+    hidden = {Path("/home"), Path("/root"), course_root.resolve()}
+    try:
+        hidden.add(Path.home().resolve())
+    except RuntimeError:  # a user without a home folder: nothing more to hide
+        pass
     if not {"site-packages", "dist-packages"} & set(package.parts):  # installed from a checkout
         hidden.add(package.parent)
     hidden = {path for path in hidden if path.is_dir() and path != Path("/")}
@@ -69,9 +73,9 @@ def hiding_arguments(course_root: Path) -> list[str]:
                 "could not hide them: keep Python and its environment in a folder of their own"
             )
     arguments = []
-    for path in sorted(hidden, key=lambda p: len(p.parts)):  # outer folders first
+    for path in sorted(hidden, key=lambda p: (len(p.parts), str(p))):  # outer folders first
         arguments += ["--tmpfs", str(path)]
-    for path in sorted(kept, key=lambda p: len(p.parts)):
+    for path in sorted(kept, key=lambda p: (len(p.parts), str(p))):
         arguments += ["--ro-bind", str(path), str(path)]
     return arguments
 
