@@ -98,16 +98,21 @@ def _foreign_kernelspec(notebook, c):
     notebook.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
 
 
-READS_SOLUTIONS = """
-    import json
+def _reads_solutions(folder: str) -> str:
+    """An answer that runs the reference found in ``folder``/solutions (a Python expression), or fails."""
+    return """
+    import json, os
     try:
-        with open("{c.course}/solutions/batch_norm/batch_norm.ipynb") as file:
+        with open(os.path.join(""" + folder + """, "solutions", "batch_norm", "batch_norm.ipynb")) as file:
             cells = json.load(file)["cells"]
         exec("".join(next(cell["source"] for cell in cells if "def batch_norm" in "".join(cell["source"]))))
     except OSError:
         def batch_norm(*args, **kwargs):
             raise NotImplementedError()
     """
+
+
+READS_SOLUTIONS = _reads_solutions('"{c.course}"')
 
 READS_GRADEBOOK = """
     import sqlite3
@@ -120,18 +125,7 @@ READS_GRADEBOOK = """
     """
 
 # The autograder's own checkout, found from the package, holds the solutions too.
-READS_CHECKOUT_SOLUTIONS = """
-    import json, os
-    import autograder
-    checkout = os.path.dirname(os.path.dirname(autograder.__file__))
-    try:
-        with open(os.path.join(checkout, "solutions", "batch_norm", "batch_norm.ipynb")) as file:
-            cells = json.load(file)["cells"]
-        exec("".join(next(cell["source"] for cell in cells if "def batch_norm" in "".join(cell["source"]))))
-    except OSError:
-        def batch_norm(*args, **kwargs):
-            raise NotImplementedError()
-    """
+READS_CHECKOUT_SOLUTIONS = _reads_solutions('os.path.dirname(os.path.dirname(__import__("autograder").__file__))')
 
 READS_HOME = """
     try:
