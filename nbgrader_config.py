@@ -46,6 +46,6 @@ c.OverwriteCells.add_missing_cells = True
 # tracebacks that would quote them, before the HTML is written.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.feedback.HideHiddenTests",
+    "autograder.grading.preprocessors.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

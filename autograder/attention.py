@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import integrity
-from .harness import Report, Variant, check_against_reference, quiet
-from .devices import available_devices
+from .core import integrity
+from .core.harness import Report, Variant, check_against_reference, quiet
+from .core.devices import available_devices
 
 # --- softmax -------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import integrity
-from .harness import Report, Variant, check_against_reference, check_raises
+from .core import integrity
+from .core.harness import Report, Variant, check_against_reference, check_raises
 
 NAME = "batch_norm"
 STATE = ("running_mean", "running_var")

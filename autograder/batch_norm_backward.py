@@ -30,11 +30,11 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from .compare import describe_difference, describe_wrong_type
-from .gradient_check import numeric_gradient, relative_error
-from . import integrity
-from .harness import Report, Variant, run_student, check_against_reference, describe_call, quiet
-from .tolerances import tolerance_for
+from .core.compare import describe_difference, describe_wrong_type
+from .core.gradient_check import numeric_gradient, relative_error
+from .core import integrity
+from .core.harness import Report, Variant, run_student, check_against_reference, describe_call, quiet
+from .core.tolerances import tolerance_for
 
 NAME = "batch_norm_backward"
 OUTPUTS = ("grad_input", "grad_weight", "grad_bias")

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = None
     if args.verb == "grade" and os.path.isfile(os.path.join(args.root, "nbgrader_config.py")):
-        from .forkserver import ForkServer
+        from .sandbox.forkserver import ForkServer
 
         # Started first, it imports torch while this process imports nbgrader.
         os.makedirs(os.path.join(args.root, "grading"), exist_ok=True)
@@ -64,15 +64,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, server) -> int:
-    from .grading import GradingError, Limits, course_api, generate as run_generate, grade as run_grade
-    from .sandbox import SandboxUnavailable
+    from .grading.pipeline import GradingError, Limits, course_api, generate as run_generate, grade as run_grade
+    from .sandbox.bwrap import SandboxUnavailable
 
     try:
         if args.verb == "generate":
             run_generate(course_api(args.root), args.assignments)
             return 0
         if args.verb == "collect":
-            from .grading import collect_zip
+            from .grading.pipeline import collect_zip
 
             collect_zip(args.root, args.assignment, args.archive)
             return 0
@@ -92,7 +92,7 @@ def _run(args, server) -> int:
 def _check(notebook: str, timeout: int) -> int:
     import os
 
-    from .notebook_check import check_notebook, format_report
+    from .check import check_notebook, format_report
 
     if not os.path.isfile(notebook):
         print(f"error: no such notebook: {notebook}", file=sys.stderr)

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .compare import describe_difference, describe_wrong_type
-from .devices import SIMULATED_CUDA, available_devices
-from . import integrity
-from .harness import Report, Variant, Forbid, ForbiddenCall, check_raises, quiet, run_simulated
-from .tolerances import tolerance_for
+from .core.compare import describe_difference, describe_wrong_type
+from .core.devices import SIMULATED_CUDA, available_devices
+from .core import integrity
+from .core.harness import Report, Variant, Forbid, ForbiddenCall, check_raises, quiet, run_simulated
+from .core.tolerances import tolerance_for
 
 NAME = "dropout"
 SIGMAS = 6.0

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from . import integrity
-from .harness import Report, Variant, quiet
+from .core import integrity
+from .core.harness import Report, Variant, quiet
 
 NAME = "EarlyStopping"
 

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from .compare import describe_difference, describe_wrong_type
-from . import integrity
-from .harness import Report, Variant, describe_call, quiet
-from .tolerances import tolerance_for
+from .core.compare import describe_difference, describe_wrong_type
+from .core import integrity
+from .core.harness import Report, Variant, describe_call, quiet
+from .core.tolerances import tolerance_for
 
 DEVICE = "numpy (cpu)"
 OPERATION = "feature_scaling"  # no override in tolerances.py: the float64 defaults apply

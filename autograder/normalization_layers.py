@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from .batch_norm import per_channel_tensors
-from . import integrity
-from .harness import Report, Variant, check_against_reference, check_raises, describe_call, quiet
+from .core import integrity
+from .core.harness import Report, Variant, check_against_reference, check_raises, describe_call, quiet
 
 # Any of these would do the work of the exercise (group normalization, for
 # instance, is a layer normalization of the reshaped input), so none is allowed.

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import integrity
-from .harness import Report, Variant, check_against_reference, quiet
+from .core import integrity
+from .core.harness import Report, Variant, check_against_reference, quiet
 
 KINDS = ("l1", "l2")
 

@@ -88,8 +88,8 @@ def one_submission_floor(course: Path) -> float:
 
 def forked_submission_seconds(course: Path) -> float:
     """Seconds for one submission in a kernel forked from a process that has imported everything."""
-    from autograder.forkserver import preload
-    from autograder.runner import execute
+    from autograder.sandbox.forkserver import preload
+    from autograder.sandbox.runner import execute
 
     preload()
     folder = Path(tempfile.mkdtemp(dir=course.parent))

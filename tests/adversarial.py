@@ -205,9 +205,9 @@ CASES: dict[str, Case] = {
         F.batch_norm = lambda input, *args, **kwargs: input.clone()
         """, RETURNS_INPUT), "zero"),
     "patched_harness": Case("the harness's comparison patched to accept anything", _answer("""
-        import autograder.harness
-        autograder.harness._compare_results = lambda *args, **kwargs: []
-        autograder.harness._compare_gradients = lambda *args, **kwargs: []
+        import autograder.core.harness
+        autograder.core.harness._compare_results = lambda *args, **kwargs: []
+        autograder.core.harness._compare_gradients = lambda *args, **kwargs: []
         """, RETURNS_INPUT), "zero"),
     "patched_testing": Case("torch.testing patched", _answer("""
         import torch.testing

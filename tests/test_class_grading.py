@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from adversarial import ASSIGNMENT, CASES, Context, write_submission
-from autograder.grading import Limits, grade
+from autograder.grading.pipeline import Limits, grade
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,7 @@ def test_the_batch_reports_why(graded_corpus):
     assert "longer than" in outcomes["infinite_loop"].reason  # a cell, or the whole submission
     failures = " ".join(outcomes["patched_torch"].tests.values())
     assert "replaced torch.nn.functional.batch_norm" in failures
-    assert "replaced autograder.harness._compare_results" in " ".join(outcomes["patched_harness"].tests.values())
+    assert "replaced autograder.core.harness._compare_results" in " ".join(outcomes["patched_harness"].tests.values())
     assert "without a report from the autograder" in " ".join(outcomes["replaced_check"].tests.values())
     # The harness never relied on torch.testing: the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_testing"].tests.values())

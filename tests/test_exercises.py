@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.notebook_check import check_notebook, format_report
+from autograder.check import check_notebook, format_report
 from helpers import grade_id, solution_regions
 
 from conftest import ROOT

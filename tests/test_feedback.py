@@ -1,7 +1,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from autograder.feedback import HideHiddenTests
+from autograder.grading.preprocessors import HideHiddenTests
 
 
 def test_hidden_tests_and_their_tracebacks_are_removed():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from autograder.gradient_check import numeric_gradient, relative_error
+from autograder.core.gradient_check import numeric_gradient, relative_error
 
 
 def seeded(*shape, seed=0):

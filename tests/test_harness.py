@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autograder import Variant, check_against_reference, check_raises
-from autograder.devices import SIMULATED_CUDA, available_devices
+from autograder.core.devices import SIMULATED_CUDA, available_devices
 
 
 def reference(input, weight):
@@ -226,7 +226,7 @@ def test_functions_returning_a_tuple_are_compared_part_by_part():
 
 
 def test_a_pass_is_refused_when_a_trusted_function_was_replaced(monkeypatch):
-    from autograder import integrity
+    from autograder.core import integrity
 
     integrity.trust_package()
     assert integrity.replaced() == []

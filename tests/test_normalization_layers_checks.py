@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import make_tensor
 
-from autograder.devices import SIMULATED_CUDA
+from autograder.core.devices import SIMULATED_CUDA
 from autograder.normalization_layers import (
     GROUP_NORM_VARIANTS,
     INSTANCE_NORM_VARIANTS,

@@ -10,7 +10,7 @@ import torch
 from autograder import dropout as dropout_checks
 from autograder import early_stopping as stopping_checks
 from autograder import penalties as penalty_checks
-from autograder.devices import SIMULATED_CUDA
+from autograder.core.devices import SIMULATED_CUDA
 
 # The checks run on the CPU and on a simulated GPU, whatever the machine has,
 # so that these tests give the same verdicts everywhere.

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import autograder
-from autograder.sandbox import SandboxUnavailable, hiding_arguments
+from autograder.sandbox.bwrap import SandboxUnavailable, hiding_arguments
 
 
 def pairs(arguments, option):

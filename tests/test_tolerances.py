@@ -1,6 +1,6 @@
 import torch
 
-from autograder.tolerances import BY_DTYPE, OVERRIDES, tolerance_for
+from autograder.core.tolerances import BY_DTYPE, OVERRIDES, tolerance_for
 
 
 def test_every_floating_dtype_has_a_tolerance():

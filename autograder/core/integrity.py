@@ -16,7 +16,7 @@ forging the kernel's messages): only running the tests in a separate process
 from the student's code would. The grader adds one more check outside the
 kernel: a test cell that passed must show a report from this package, so a
 check function replaced by a no-op still scores zero. The sandbox
-(``autograder.sandbox``) protects everything outside the submission's own
+(``autograder.sandbox.bwrap``) protects everything outside the submission's own
 process tree: files, the network and other students.
 """
 

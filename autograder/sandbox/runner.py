@@ -2,7 +2,7 @@
 
 A stock kernel is a new Python process: about 2 s to start ipykernel and 3 s
 more for the notebook to import torch and the autograder, on every submission.
-Here the runner is itself a fork of the fork server (``autograder.forkserver``),
+Here the runner is itself a fork of the fork server (``autograder.sandbox.forkserver``),
 which imported all of that once; for each notebook it forks a kernel, an
 ``ipykernel`` application started in the child, and drives it with nbclient's
 ``NotebookClient`` as stock nbgrader does. The kernel talks to nbclient over

@@ -18,8 +18,8 @@ A submission is hostile until graded. For each one the grader starts Debian's
   further user namespaces.
 
 The submission's runner and kernel are then forked from the fork server
-(``autograder.forkserver``), join these namespaces, drop every capability
-and take the memory and CPU limits (``autograder.privileges``). Killing the
+(``autograder.sandbox.forkserver``), join these namespaces, drop every capability
+and take the memory and CPU limits (``autograder.sandbox.privileges``). Killing the
 waiting bwrap ends the PID namespace and every process in it.
 """
 
@@ -55,7 +55,7 @@ def bwrap_path() -> str:
 
 def hiding_arguments(course_root: Path) -> list[str]:
     """bwrap arguments that hide the course, the homes and the autograder's checkout, then put Python back."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # the autograder package
     hidden = {Path("/home"), Path("/root"), course_root.resolve()}
     try:
         hidden.add(Path.home().resolve())

@@ -7,8 +7,8 @@
    cells are restored from the gradebook, the kernelspec is overwritten,
    outputs are cleared;
 2. *execute* (``--workers`` at a time): the sanitized notebooks run in a
-   sandbox of their own (``autograder.sandbox``), in a runner and kernels
-   forked from the fork server (``autograder.forkserver``), which imported
+   sandbox of their own (``autograder.sandbox.bwrap``), in a runner and kernels
+   forked from the fork server (``autograder.sandbox.forkserver``), which imported
    torch and the autograder once for the whole class;
 3. *record* (main process): nbgrader's ``autograde`` again, with sanitizing
    and execution switched off, reads the executed notebooks and writes the
@@ -55,9 +55,9 @@ from nbgrader.utils import determine_grade, is_grade
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .forkserver import ForkServer
-from .runner import EXECUTED_SUFFIX, STOPPED_PREFIX, mark_unfinished_tests
-from .sandbox import ENVIRONMENT, INSIDE, Sandbox, bwrap_path
+from ..sandbox.forkserver import ForkServer
+from ..sandbox.runner import EXECUTED_SUFFIX, STOPPED_PREFIX, mark_unfinished_tests
+from ..sandbox.bwrap import ENVIRONMENT, INSIDE, Sandbox, bwrap_path
 
 
 class GradingError(RuntimeError):

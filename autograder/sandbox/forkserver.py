@@ -8,11 +8,11 @@ each submission it forks a child that
 1. sends its output to the submission's log, closes every other descriptor
    and dies with the server;
 2. joins the namespaces of the submission's own sandbox (see
-   ``autograder.sandbox``) and drops every capability, so that the isolation
+   ``autograder.sandbox.bwrap``) and drops every capability, so that the isolation
    between submissions is that of separate bubblewrap sandboxes;
 3. takes the memory and CPU-time limits and forks the runner, the first
    process inside the sandbox's PID namespace, which executes the notebooks
-   (``autograder.runner``) and forks their kernels.
+   (``autograder.sandbox.runner``) and forks their kernels.
 
 The grader talks to the server over its stdin and stdout, one JSON object per
 line: a request names the notebooks, the sandbox and the limits; the server
@@ -138,7 +138,7 @@ class ForkServer:
     def __init__(self, log_path):
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder.forkserver"], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "autograder.sandbox.forkserver"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, start_new_session=True,
             )
         self.log_path = log_path

@@ -1,0 +1,62 @@
+"""The one kind of failure a check reports, and how a student reads it.
+
+A failed check raises ``CheckFailed``, an ``AssertionError`` (what nbgrader and
+pytest expect of a failing test) that carries a ``Failure``: what ran and
+where, what is wrong, and, when the result matches a declared mistake, that
+mistake in words. Every message a student sees is rendered here, so the class
+report can read the named mistake back with ``named_mistake``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+MISTAKE_LABEL = "Likely mistake: "
+HINT_LABEL = "Hint: "
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong in one check.
+
+    ``where`` says what ran and on which device (``batch_norm(input: (8, 3) float32) on cpu``);
+    ``summary`` is a one-line verdict written on the same line (``it raised TypeError: …``);
+    ``problems`` are the differences found, one sentence each; ``mistake`` names the
+    declared mistake the result matches; ``hint`` is a generic clue when none matches.
+    """
+
+    where: str
+    summary: str | None = None
+    problems: tuple[str, ...] = ()
+    mistake: str | None = None
+    hint: str | None = None
+
+    def render(self) -> str:
+        head = f"{self.where}: {self.summary}" if self.summary else f"{self.where}:"
+        lines = [head] + [f"- {problem}" for problem in self.problems]
+        if self.hint:
+            lines.append(HINT_LABEL + self.hint)
+        if self.mistake:
+            lines.append(MISTAKE_LABEL + self.mistake)
+        return "\n".join(lines)
+
+    def fail(self) -> NoReturn:
+        raise CheckFailed(self)
+
+
+class CheckFailed(AssertionError):
+    """A failed check, as the test cell raises it."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.render())
+        self.failure = failure
+
+
+def named_mistake(message: str) -> str | None:
+    """The declared mistake a rendered failure names, or None."""
+    for line in message.splitlines():
+        # A traceback's last line puts "AssertionError: " before the message.
+        if line.startswith(MISTAKE_LABEL):
+            return line[len(MISTAKE_LABEL):]
+    return None
