@@ -11,7 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from .core import integrity
-from .core.harness import Report, Variant, check_against_reference, check_raises
+from .core.checks import Report, check
+from .core.mistakes import (
+    BATCH_STATS_IN_EVAL, BIASED_RUNNING_VAR, EPS_OUTSIDE_SQRT, FLIPPED_MOMENTUM, UNBIASED_VARIANCE, Planted, catch,
+)
+from .core.operation import ErrorInput, Operation
 
 NAME = "batch_norm"
 STATE = ("running_mean", "running_var")
@@ -31,7 +35,6 @@ def _batch_norm(
     """Batch normalization with switches that each plant one known mistake."""
     dims = [d for d in range(input.dim()) if d != 1]
     per_channel = [1, -1] + [1] * (input.dim() - 2)  # broadcast a (C,) vector
-    count = input.numel() // input.shape[1]
     if training or batch_stats_in_eval:
         mean = input.mean(dim=dims)
         var = input.var(dim=dims, unbiased=unbiased_normalization)
@@ -52,37 +55,19 @@ def _batch_norm(
     return out
 
 
-def _variant(**mistake):
-    return lambda *args: _batch_norm(*args, **mistake)
+def _planted(mistake, *catches, **switch) -> Planted:
+    return Planted(mistake, lambda *args: _batch_norm(*args, **switch), catches)
 
 
-VARIANTS = (
-    Variant(
-        "the variance used to normalize is the unbiased one (divided by n - 1). "
-        "Normalize with the biased variance (divided by n), e.g. input.var(dim, unbiased=False).",
-        _variant(unbiased_normalization=True),
-    ),
-    Variant(
-        "epsilon is added outside the square root. Use (x - mean) / sqrt(var + eps).",
-        _variant(eps_outside_sqrt=True),
-    ),
-    Variant(
-        "running_var is updated with the biased variance. PyTorch stores the "
-        "unbiased variance (divided by n - 1) in running_var, while it normalizes "
-        "with the biased one.",
-        _variant(biased_running_var=True),
-    ),
-    Variant(
-        "the momentum convention is flipped. PyTorch computes "
-        "running = (1 - momentum) * running + momentum * batch_statistic, "
-        "so momentum=0.1 gives the new batch a weight of 0.1.",
-        _variant(flipped_momentum=True),
-    ),
-    Variant(
-        "evaluation mode (training=False) normalizes with the batch statistics. "
-        "In evaluation mode use running_mean and running_var, and leave them unchanged.",
-        _variant(batch_stats_in_eval=True),
-    ),
+MISTAKES = (
+    _planted(UNBIASED_VARIANCE(operation="PyTorch", code="input.var(dim, unbiased=False)"),
+             catch("check_batch_norm", training=True), unbiased_normalization=True),
+    _planted(EPS_OUTSIDE_SQRT, catch("check_batch_norm", training=True, eps=0.5, scale=0.3), eps_outside_sqrt=True),
+    _planted(BIASED_RUNNING_VAR, catch("check_batch_norm", training=True, shape=(16, 5), momentum=0.3),
+             biased_running_var=True),
+    _planted(FLIPPED_MOMENTUM, catch("check_batch_norm", training=True, shape=(16, 5), momentum=0.3),
+             flipped_momentum=True),
+    _planted(BATCH_STATS_IN_EVAL, catch("check_batch_norm", training=False), batch_stats_in_eval=True),
 )
 
 
@@ -116,29 +101,29 @@ def make_arguments(
     }
 
 
+BATCH_NORM = Operation(
+    NAME, F.batch_norm, make_arguments, forbidden=FORBIDDEN, state=STATE,
+    differentiable=("input", "weight", "bias"), planted=MISTAKES,
+    error_inputs=(ErrorInput(dict(shape=(1, 3), training=True), ValueError,
+                             "in training mode when each channel has a single value (the variance is undefined)"),),
+)
+
+
+@check
 def check_batch_norm(student, *, gradients: bool = False, devices=None, **arguments) -> Report:
     """Compare ``student`` with ``F.batch_norm`` on seeded arguments (see ``make_arguments``).
 
     Compares the output and the running statistics after the call and, with
     ``gradients=True``, the gradients with respect to input, weight and bias.
     """
-    args = make_arguments(**arguments)
-    grad_wrt = ()
-    if gradients:
-        grad_wrt = tuple(k for k in ("input", "weight", "bias") if args[k] is not None)
-    return check_against_reference(
-        student, F.batch_norm, args, name=NAME, state=STATE, grad_wrt=grad_wrt,
-        variants=VARIANTS, devices=devices, forbidden=FORBIDDEN,
-    ).show()
+    return BATCH_NORM.check(student, gradients=gradients, devices=devices, **arguments)
 
 
+@check
 def check_batch_norm_rejects_single_value(student, devices=None) -> Report:
     """Check that training with one value per channel raises ValueError, as PyTorch does."""
-    args = make_arguments(shape=(1, 3), training=True)
-    return check_raises(
-        student, args, ValueError, name=NAME, devices=devices,
-        when="in training mode when each channel has a single value (the variance is undefined)",
-    ).show()
+    return BATCH_NORM.check_error(student, BATCH_NORM.error_inputs[0], devices=devices)
 
-# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+
+# Trust this module and what it uses, before any student code runs (see autograder.core.integrity).
 integrity.trust_package()

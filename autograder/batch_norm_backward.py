@@ -19,8 +19,10 @@ Each answer is graded two ways:
   CPU, with the relative error of ``gradient_check`` in the message
   (``check_batch_norm_backward_numeric``). This one needs no autograd at all.
 
-When a wrong answer matches one of the planted mistakes below, the message
-names it.
+Both checks name the planted mistake (``MISTAKES``) a wrong answer matches,
+each comparing the planted answers as it compares the student's: within the
+dtype's tolerance of the exact gradients, or by the relative error against
+central differences.
 """
 
 from __future__ import annotations
@@ -30,11 +32,17 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from .core.compare import describe_difference, describe_wrong_type
-from .core.gradient_check import numeric_gradient, relative_error
 from .core import integrity
-from .core.harness import Report, Variant, run_student, check_against_reference, describe_call, quiet
-from .core.tolerances import tolerance_for
+from .core.calling import call_student, describe_call, materialize
+from .core.checks import Report, check
+from .core.compare import describe_wrong_type
+from .core.failure import Failure
+from .core.gradient_check import numeric_gradient, relative_error
+from .core.hints import output_hint
+from .core.mistakes import (
+    EPS_OUTSIDE_SQRT, NO_EPS, NO_SQRT, UNBIASED_VARIANCE, WRONG_AXES, Mistake, Planted, catch, diagnose,
+)
+from .core.operation import Operation
 
 NAME = "batch_norm_backward"
 OUTPUTS = ("grad_input", "grad_weight", "grad_bias")
@@ -47,7 +55,7 @@ STATE = ("grad_output", "input", "weight")
 OPERATION = "batch_norm.grad"
 
 # Autograd, or PyTorch's own backward kernels, would pass every test. (The
-# TorchFunctionMode of the harness sees each of these calls; torch.func.vjp and
+# TorchFunctionMode of call_student sees each of these calls; torch.func.vjp and
 # torch.autograd.functional call torch.autograd.grad, so they are refused too.)
 FORBIDDEN = {
     torch.autograd.grad: "autograd (torch.autograd.grad)",
@@ -92,89 +100,200 @@ def reference(grad_output, input, weight, eps=1e-5):
     return tuple(g.to(dtype) for g in grads)
 
 
-def _batch_norm_backward(
-    grad_output, input, weight, eps=1e-5, *, constant_mean=False, constant_var=False,
-    unbiased=False, eps_outside_sqrt=False, weight_sum="all", bias_sum="all",
+# --- the backward pass from the formulas, with switches that plant one mistake each ---------
+
+
+def _batch_norm_backward(grad_output, input, weight, eps=1e-5, **mistake):
+    """The gradients from the formulas, computed in float64 and rounded to the input's dtype.
+
+    Computed exactly, like the reference, so that a planted mistake is named only
+    where these arguments can tell it from the right answer beyond the tolerance
+    (on a large float32 batch the unbiased variance cannot be told from the
+    biased one), never because of its own rounding.
+    """
+    grads = _gradients(grad_output.double(), input.double(), weight.double(), eps, **mistake)
+    return tuple(g.to(input.dtype) for g in grads)
+
+
+def _gradients(
+    grad_output, input, weight, eps, *, constant_mean=False, constant_var=False, added_var_term=False,
+    without_weight=False, divided_by_batch_size=False, unbiased=False, eps_outside_sqrt=False, no_sqrt=False,
+    no_eps=False, batch_axis_only=False, weight_of="x_hat", weight_sum="sum", flipped_weight=False,
+    bias_of="grad_output", bias_sum="sum", swapped=False,
 ):
-    """The backward pass from the formulas, with switches that each plant one known mistake."""
-    dims = [d for d in range(input.dim()) if d != 1]  # every axis but the channels
+    dims = [0] if batch_axis_only else [d for d in range(input.dim()) if d != 1]  # all but the channels
     per_channel = [1, -1] + [1] * (input.dim() - 2)  # broadcast a (C,) vector
     mean = input.mean(dim=dims, keepdim=True)  # (1, C, 1, 1)
     var = input.var(dim=dims, unbiased=unbiased, keepdim=True)
-    std = var.sqrt() + eps if eps_outside_sqrt else (var + eps).sqrt()
-    x_hat = (input - mean) / std
-    grad_x_hat = grad_output * weight.reshape(per_channel)
-    # Through the mean: every x of the channel moved the mean, which every x_hat uses.
-    through_mean = 0 if constant_mean else grad_x_hat.mean(dim=dims, keepdim=True)
-    # Through the variance: likewise, and proportional to x_hat.
-    through_var = 0 if constant_var else x_hat * (grad_x_hat * x_hat).mean(dim=dims, keepdim=True)
-    grad_input = (grad_x_hat - through_mean - through_var) / std
-    sums = {"all": dims, "batch": [0], "none": []}
-    grad_weight = grad_output * x_hat
-    grad_weight = grad_weight.sum(dim=sums[weight_sum]) if sums[weight_sum] else grad_weight
-    if bias_sum == "everything":
-        grad_bias = grad_output.sum()
+    if eps_outside_sqrt:
+        std = var.sqrt() + eps
+    elif no_sqrt:
+        std = var + eps
+    elif no_eps:
+        std = var.sqrt()
     else:
-        grad_bias = grad_output.sum(dim=sums[bias_sum]) if sums[bias_sum] else grad_output
+        std = (var + eps).sqrt()
+    x_hat = (input - mean) / std
+    grad_x_hat = grad_output if without_weight else grad_output * weight.reshape(per_channel)
+
+    def channel_mean(t):
+        if divided_by_batch_size:
+            return t.sum(dim=dims, keepdim=True) / input.shape[0]
+        return t.mean(dim=dims, keepdim=True)
+
+    # Through the mean: every x of the channel moved the mean, which every x_hat uses.
+    through_mean = 0 if constant_mean else channel_mean(grad_x_hat)
+    # Through the variance: likewise, and proportional to x_hat.
+    through_var = 0 if constant_var else x_hat * channel_mean(grad_x_hat * x_hat)
+    grad_input = (grad_x_hat - through_mean + (through_var if added_var_term else -through_var)) / std
+
+    def per_channel_total(t, how):
+        return {
+            "sum": lambda: t.sum(dim=dims), "mean": lambda: t.mean(dim=dims), "batch": lambda: t.sum(dim=0),
+            "none": lambda: t, "everything": lambda: t.sum(),
+        }[how]()
+
+    weight_terms = {"x_hat": grad_output * x_hat, "input": grad_output * input,
+                    "centred": grad_output * (input - mean), "grad_x_hat": grad_x_hat * x_hat}[weight_of]
+    grad_weight = per_channel_total(weight_terms, weight_sum)
+    if flipped_weight:
+        grad_weight = -grad_weight
+    grad_bias = per_channel_total({"grad_output": grad_output, "grad_x_hat": grad_x_hat}[bias_of], bias_sum)
+    if swapped:
+        return grad_input, grad_bias, grad_weight
     return grad_input, grad_weight, grad_bias
 
 
-def _variant(**mistake):
-    return lambda *args: _batch_norm_backward(*args, **mistake)
+def _planted(mistake, *catches, **switch) -> Planted:
+    """``mistake``, planted by calling ``_batch_norm_backward`` with ``switch`` on, and the checks that catch it."""
+    return Planted(mistake, functools.partial(_batch_norm_backward, **switch), catches)
 
 
-VARIANTS = (
-    Variant(
+# Every planted mistake is caught and named by the visible numeric test; the
+# autograd check names it on (N, C) inputs, or on (N, C, H, W) ones for the
+# mistakes that an (N, C) input cannot show.
+_NUMERIC = catch("check_batch_norm_backward_numeric", shape=(4, 3, 2, 2))
+_FLAT = (catch("check_batch_norm_backward", shape=(5, 3)), _NUMERIC)
+_SPATIAL = (catch("check_batch_norm_backward", shape=(3, 5, 4, 3), dtype=torch.float64, seed=7), _NUMERIC)
+_LARGE_EPS = (catch("check_batch_norm_backward", shape=(6, 3, 2, 2), eps=0.5, scale=0.3, seed=13),
+              catch("check_batch_norm_backward_numeric", shape=(6, 3), eps=0.5, scale=0.3, seed=14), _NUMERIC)
+_SUM_OVER = "over every axis except axis 1"
+
+MISTAKES: tuple[Planted, ...] = (
+    # grad_input
+    _planted(Mistake(
+        "constant_statistics",
         "the mean and the variance are treated as constants (grad_input = grad_output * weight / std). "
         "Both depend on every input of the channel, so grad_input has two more terms: "
         "subtract the channel mean of grad_x_hat and x_hat times the channel mean of grad_x_hat * x_hat, "
-        "where grad_x_hat = grad_output * weight.",
-        _variant(constant_mean=True, constant_var=True),
-    ),
-    Variant(
+        "where grad_x_hat = grad_output * weight."),
+        *_FLAT, constant_mean=True, constant_var=True),
+    _planted(Mistake(
+        "no_mean_path",
         "the path through the mean is missing: every input moves the channel mean, which every "
-        "x_hat uses. Subtract the channel mean of grad_x_hat = grad_output * weight.",
-        _variant(constant_mean=True),
-    ),
-    Variant(
+        "x_hat uses. Subtract the channel mean of grad_x_hat = grad_output * weight."),
+        *_FLAT, constant_mean=True),
+    _planted(Mistake(
+        "no_variance_path",
         "the path through the variance is missing: every input moves the channel variance. "
-        "Subtract x_hat times the channel mean of grad_x_hat * x_hat, where grad_x_hat = grad_output * weight.",
-        _variant(constant_var=True),
-    ),
-    Variant(
-        "the variance is the unbiased one (divided by n - 1). Batch normalization normalizes with "
-        "the biased variance (divided by n), e.g. input.var(dim, unbiased=False).",
-        _variant(unbiased=True),
-    ),
-    Variant(
-        "epsilon is added outside the square root. The forward pass divides by sqrt(var + eps).",
-        _variant(eps_outside_sqrt=True),
-    ),
-    Variant(
+        "Subtract x_hat times the channel mean of grad_x_hat * x_hat, where grad_x_hat = grad_output * weight."),
+        *_FLAT, constant_var=True),
+    _planted(Mistake(
+        "variance_path_added",
+        "the path through the variance is added instead of subtracted. Both channel terms are subtracted: "
+        "grad_input = (grad_x_hat - mean(grad_x_hat) - x_hat * mean(grad_x_hat * x_hat)) / sqrt(var + eps)."),
+        *_FLAT, added_var_term=True),
+    _planted(Mistake(
+        "grad_input_without_weight",
+        "grad_input leaves out weight: the gradient that reaches x_hat is grad_x_hat = grad_output * weight, "
+        "and every term of grad_input is built from grad_x_hat."),
+        *_FLAT, without_weight=True),
+    _planted(Mistake(
+        "divided_by_batch_size",
+        "grad_input's terms through the mean and the variance divide by the batch size N. A channel of an "
+        "(N, C, H, W) input has N * H * W values: divide by that count, or take the mean " + _SUM_OVER + "."),
+        *_SPATIAL, divided_by_batch_size=True),
+    # the forward pass that the gradients differentiate
+    _planted(UNBIASED_VARIANCE(operation="Batch normalization", code="input.var(dim, unbiased=False)"),
+             *_FLAT, unbiased=True),
+    _planted(EPS_OUTSIDE_SQRT, *_LARGE_EPS, eps_outside_sqrt=True),
+    _planted(NO_SQRT, *_FLAT, no_sqrt=True),
+    _planted(NO_EPS, *_LARGE_EPS, no_eps=True),
+    _planted(WRONG_AXES(
+        axes="axis 0 only",
+        rule="Batch normalization takes the statistics of each channel, and sums its gradients, "
+             f"{_SUM_OVER}: axes 0, 2 and 3 of an (N, C, H, W) input."),
+        *_SPATIAL, batch_axis_only=True),
+    # grad_weight
+    _planted(Mistake(
+        "grad_weight_of_input",
+        "grad_weight is summed from grad_output * input. weight multiplies the normalized input, so "
+        "grad_weight is the sum of grad_output * x_hat, with x_hat = (input - mean) / sqrt(var + eps)."),
+        *_FLAT, weight_of="input"),
+    _planted(Mistake(
+        "grad_weight_of_centred_input",
+        "grad_weight is summed from grad_output * (input - mean). weight multiplies the normalized input: "
+        "divide by sqrt(var + eps) too, grad_weight = sum of grad_output * x_hat."),
+        *_FLAT, weight_of="centred"),
+    _planted(Mistake(
+        "grad_weight_of_grad_x_hat",
+        "grad_weight is summed from grad_x_hat * x_hat = grad_output * weight * x_hat: weight appears once "
+        "too often. grad_weight = sum of grad_output * x_hat."),
+        *_FLAT, weight_of="grad_x_hat"),
+    _planted(Mistake(
+        "grad_weight_sign",
+        "grad_weight has the wrong sign. The output is weight * x_hat + bias, so grad_weight = "
+        "+ sum of grad_output * x_hat."),
+        *_FLAT, flipped_weight=True),
+    _planted(Mistake(
+        "grad_weight_batch_only",
         "grad_weight is summed over the batch axis only. weight has one value per channel, "
-        "so sum grad_output * x_hat over every axis except axis 1, the spatial axes included.",
-        _variant(weight_sum="batch"),
-    ),
-    Variant(
-        "grad_weight is not summed. weight has one value per channel, so sum grad_output * x_hat "
-        "over every axis except axis 1.",
-        _variant(weight_sum="none"),
-    ),
-    Variant(
+        f"so sum grad_output * x_hat {_SUM_OVER}, the spatial axes included."),
+        *_SPATIAL, weight_sum="batch"),
+    _planted(Mistake(
+        "grad_weight_not_summed",
+        f"grad_weight is not summed. weight has one value per channel, so sum grad_output * x_hat {_SUM_OVER}."),
+        *_FLAT, weight_sum="none"),
+    _planted(Mistake(
+        "grad_weight_averaged",
+        "grad_weight is averaged (mean) instead of summed. weight is used by every value of its channel, "
+        f"so its gradient adds up their contributions: sum grad_output * x_hat {_SUM_OVER}."),
+        *_FLAT, weight_sum="mean"),
+    _planted(Mistake(
+        "gradients_averaged",
+        "grad_weight and grad_bias are averaged (mean) instead of summed. weight and bias are used by every "
+        f"value of their channel, so their gradients add up the contributions: sum {_SUM_OVER}."),
+        *_FLAT, weight_sum="mean", bias_sum="mean"),
+    # grad_bias
+    _planted(Mistake(
+        "grad_bias_averaged",
+        "grad_bias is averaged (mean) instead of summed. bias is added to every value of its channel, "
+        f"so its gradient adds up their contributions: sum grad_output {_SUM_OVER}."),
+        *_FLAT, bias_sum="mean"),
+    _planted(Mistake(
+        "grad_bias_of_grad_x_hat",
+        "grad_bias is summed from grad_x_hat = grad_output * weight. bias is added after the weight, so "
+        "grad_bias is the sum of grad_output alone."),
+        *_FLAT, bias_of="grad_x_hat"),
+    _planted(Mistake(
+        "grad_bias_batch_only",
         "grad_bias is summed over the batch axis only. bias has one value per channel, "
-        "so sum grad_output over every axis except axis 1, the spatial axes included.",
-        _variant(bias_sum="batch"),
-    ),
-    Variant(
+        f"so sum grad_output {_SUM_OVER}, the spatial axes included."),
+        *_SPATIAL, bias_sum="batch"),
+    _planted(Mistake(
+        "grad_bias_over_everything",
         "grad_bias is summed over every axis, the channels included. bias has one value per "
-        "channel, so sum grad_output over every axis except axis 1.",
-        _variant(bias_sum="everything"),
-    ),
-    Variant(
-        "grad_bias is not summed. bias has one value per channel, so sum grad_output over "
-        "every axis except axis 1.",
-        _variant(bias_sum="none"),
-    ),
+        f"channel, so sum grad_output {_SUM_OVER}."),
+        *_FLAT, bias_sum="everything"),
+    _planted(Mistake(
+        "grad_bias_not_summed",
+        f"grad_bias is not summed. bias has one value per channel, so sum grad_output {_SUM_OVER}."),
+        *_FLAT, bias_sum="none"),
+    _planted(Mistake(
+        "weight_and_bias_swapped",
+        "grad_weight and grad_bias are swapped. Return (grad_input, grad_weight, grad_bias): grad_weight is "
+        "the sum of grad_output * x_hat, grad_bias the sum of grad_output."),
+        *_FLAT, swapped=True),
 )
 
 
@@ -223,53 +342,20 @@ def _without_autograd(student):
     return run
 
 
+BATCH_NORM_BACKWARD = Operation(
+    NAME, reference, make_arguments, forbidden=FORBIDDEN, state=STATE, planted=MISTAKES,
+    operation=OPERATION, outputs=OUTPUTS,
+)
+
+
+@check
 def check_batch_norm_backward(student, *, devices=None, **arguments) -> Report:
     """Compare ``student`` with autograd through ``F.batch_norm`` (arguments: see ``make_arguments``).
 
     Compares grad_input, grad_weight and grad_bias on every device, and that
     the arguments are left unchanged.
     """
-    args = make_arguments(**arguments)
-    return check_against_reference(
-        _without_autograd(student), reference, args, name=NAME, operation=OPERATION,
-        state=STATE, variants=_telling_variants(args), devices=devices, forbidden=FORBIDDEN,
-        outputs=OUTPUTS,
-    ).show()
-
-
-def _telling_variants(args: dict) -> tuple[Variant, ...]:
-    """The planted mistakes that these arguments can tell from the correct gradients.
-
-    Each one is computed exactly (in float64) and kept when it differs from
-    the reference by more than the tolerance of the dtype under test. On a
-    large batch, for example, the unbiased variance is within the float32
-    tolerance of the biased one; and for an (N, C) input, summing grad_weight
-    over the batch axis only is right. A correct answer that misses for
-    another reason must not be told it made such a mistake.
-    """
-    exact = {k: v.double() if isinstance(v, torch.Tensor) else v for k, v in args.items()}
-    expected = reference(*exact.values())
-    tolerance = tolerance_for(OPERATION, args["input"].dtype)
-    with quiet():
-        return tuple(v for v in VARIANTS if not _agree(_try(v.function, exact), expected, tolerance))
-
-
-def _try(function, args: dict):
-    try:
-        return function(*args.values())
-    except Exception:  # noqa: BLE001 - a variant that cannot run here matches nothing
-        return None
-
-
-def _agree(output, expected, tolerance) -> bool:
-    """Whether the tuple ``output`` has ``expected``'s types and shapes and values within ``tolerance``."""
-    if not isinstance(output, (tuple, list)) or len(output) != len(expected):
-        return False
-    return all(
-        describe_wrong_type(name, got, want) is None
-        and describe_difference(name, got, want, tolerance) is None
-        for name, got, want in zip(OUTPUTS, output, expected)
-    )
+    return BATCH_NORM_BACKWARD.check(_without_autograd(student), devices=devices, **arguments)
 
 
 def numeric_gradients(grad_output, input, weight, eps=1e-5, h=NUMERIC_STEP):
@@ -286,6 +372,7 @@ def numeric_gradients(grad_output, input, weight, eps=1e-5, h=NUMERIC_STEP):
     )
 
 
+@check
 def check_batch_norm_backward_numeric(student, **arguments) -> Report:
     """Compare ``student`` with central-difference gradients, in float64 on the CPU.
 
@@ -296,22 +383,22 @@ def check_batch_norm_backward_numeric(student, **arguments) -> Report:
     error measures rounding.
     """
     args = make_arguments(dtype=torch.float64, **arguments)
-    call = describe_call(NAME, args)
-    with quiet():
-        result = run_student(_without_autograd(student), args, "cpu", (), f"{call} on cpu", FORBIDDEN)
-        expected = numeric_gradients(**args)
-        problems = _numeric_problems(result.output, expected)
-        if problems:
-            lines = [f"{call} on cpu, against central differences (h={NUMERIC_STEP:g}):"]
-            lines += [f"- {p}" for p in problems]
-            mistake = _numeric_diagnosis(result.output, args, expected)
-            if mistake:
-                lines.append(f"Likely mistake: {mistake}")
-            raise AssertionError("\n".join(lines))
-    report = Report(call, devices=["cpu"])
-    errors = ", ".join(f"{n} {relative_error(a, e):.1e}" for n, a, e in zip(OUTPUTS, result.output, expected))
+    report = Report(describe_call(NAME, args), devices=["cpu"])
+    where = f"{report.call} on cpu"
+    output = call_student(_without_autograd(student), args, where=where, device="cpu", forbidden=FORBIDDEN).result()
+    expected = numeric_gradients(**args)
+    problems = _numeric_problems(output, expected)
+    if problems:
+        # Planted mistakes compared as this check compares: by the relative error of each gradient.
+        run = lambda function: function(*materialize(args, "cpu").values())  # noqa: E731
+        agree = lambda a, b: not _numeric_problems(a, b)  # noqa: E731
+        mistake = diagnose(output, expected, MISTAKES, run, agree)
+        Failure(f"{where}, against central differences (h={NUMERIC_STEP:g})", problems=tuple(problems),
+                mistake=mistake.words if mistake else None,
+                hint=None if mistake else output_hint(output, expected, OUTPUTS)).fail()
+    errors = ", ".join(f"{n} {relative_error(a, e):.1e}" for n, a, e in zip(OUTPUTS, output, expected))
     report.notes.append(f"relative errors against central differences: {errors}")
-    return report.show()
+    return report
 
 
 def _numeric_problems(output, expected) -> list[str]:
@@ -338,14 +425,5 @@ def _numeric_problems(output, expected) -> list[str]:
     return problems
 
 
-def _numeric_diagnosis(output, args, expected) -> str | None:
-    """The first planted mistake that gives the student's results and fails this check itself."""
-    tolerance = tolerance_for(OPERATION, torch.float64)
-    for variant in VARIANTS:
-        wrong = _try(variant.function, args)
-        if _agree(output, wrong, tolerance) and _numeric_problems(wrong, expected):
-            return variant.mistake
-    return None
-
-# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+# Trust this module and what it uses, before any student code runs (see autograder.core.integrity).
 integrity.trust_package()

@@ -18,21 +18,29 @@ A correct dropout fails a 6-sigma bound with probability about 2e-9; every
 check also fixes the seed, so a verdict is reproducible.
 
 The inputs hold no zeros, so an element of the output is 0 exactly when it was
-dropped.
+dropped. The known mistakes are planted in ``_dropout``, a re-implementation
+with one keyword switch per mistake; a check names a mistake when the
+student's dropout behaves like the planted one on the same input and seed.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .core import integrity
+from .core.calling import call_student
+from .core.checks import Report, check, check_raises, run_simulated
 from .core.compare import describe_difference, describe_wrong_type
 from .core.devices import SIMULATED_CUDA, available_devices
-from .core import integrity
-from .core.harness import Report, Variant, Forbid, ForbiddenCall, check_raises, quiet, run_simulated
+from .core.failure import CheckFailed, Failure
+from .core.mistakes import DETACHED as DETACHED_FROM_AUTOGRAD
+from .core.mistakes import Mistake, Planted, catch, diagnose
 from .core.tolerances import tolerance_for
 
 NAME = "dropout"
@@ -46,122 +54,182 @@ FORBIDDEN = {
     torch.native_dropout: "torch.native_dropout",
 }
 
-# Mistakes named in failure messages.
-NO_RESCALE = (
-    "the kept elements are not rescaled. Multiply them by 1 / (1 - p), so that "
-    "each element keeps its expected value and evaluation mode needs no change."
+# --- the mistakes ----------------------------------------------------------------------
+
+NO_RESCALE = Mistake(
+    "dropout.no_rescale",
+    "the kept elements are not rescaled. Multiply them by 1 / (1 - p), so that each element keeps its "
+    "expected value and evaluation mode needs no change.",
 )
-SCALE_BY_KEEP = "the kept elements are multiplied by (1 - p). Divide them by (1 - p) instead."
-SCALE_BY_P = (
-    "the kept elements are divided by p. Divide them by (1 - p), the probability "
-    "that an element is kept."
+SCALE_BY_KEEP = Mistake(
+    "dropout.scale_by_keep", "the kept elements are multiplied by (1 - p). Divide them by (1 - p) instead."
 )
-ACTIVE_IN_EVAL = (
-    "dropout is applied in evaluation mode. With training=False, return the input "
-    "unchanged (PyTorch returns the input tensor itself)."
+SCALE_BY_P = Mistake(
+    "dropout.scale_by_p",
+    "the kept elements are divided by p. Divide them by (1 - p), the probability that an element is kept.",
 )
-KEEP_WITH_P = (
-    "elements are kept with probability p, so a fraction 1 - p is dropped. p is the "
-    "probability of dropping an element: keep it where torch.rand_like(input) >= p."
+ACTIVE_IN_EVAL = Mistake(
+    "dropout.active_in_eval",
+    "dropout is applied in evaluation mode. With training=False, return the input unchanged (PyTorch returns "
+    "the input tensor itself).",
 )
-CPU_MASK = (
-    "the mask is created on the CPU (e.g. torch.rand(input.shape)). Create it on the "
-    "input's device: torch.rand_like(input), or torch.rand(input.shape, device=input.device)."
+SCALED_IN_EVAL = Mistake(
+    "dropout.scaled_in_eval",
+    "evaluation mode multiplies the input by (1 - p), as the original dropout paper does at test time. This "
+    "dropout is inverted: training divides the kept elements by (1 - p), so evaluation mode returns the input "
+    "unchanged.",
 )
-NAN_WHEN_P_IS_ONE = (
-    "p = 1 divides by 1 - p = 0, which gives NaN (0 * inf) or, in Python, ZeroDivisionError. "
-    "With p = 1 every element is dropped: return zeros, e.g. input * 0."
+KEEP_WITH_P = Mistake(
+    "dropout.keep_with_p",
+    "elements are kept with probability p, so a fraction 1 - p is dropped. p is the probability of dropping "
+    "an element: keep it where torch.rand_like(input) >= p.",
 )
-NOT_VALIDATED = (
-    "p outside [0, 1] is accepted. Raise ValueError(f\"dropout probability has to "
-    "be between 0 and 1, but got {p}\"), as PyTorch does, before anything else."
+NORMAL_MASK = Mistake(
+    "dropout.normal_mask",
+    "the mask is drawn from a normal distribution (torch.randn_like), so the dropped fraction is not p. Draw "
+    "uniform numbers in [0, 1): keep an element where torch.rand_like(input) >= p.",
 )
-VALIDATED_ONLY_IN_TRAINING = (
-    "p is validated only in training mode. PyTorch raises ValueError for p outside "
-    "[0, 1] whatever `training` is: check p first."
+CPU_MASK = Mistake(
+    "dropout.cpu_mask",
+    "the mask is created on the CPU (e.g. torch.rand(input.shape)). Create it on the input's device: "
+    "torch.rand_like(input), or torch.rand(input.shape, device=input.device).",
 )
-FIXED_MASK = (
-    "every call drops the same elements. Draw a new mask on every call from torch's "
-    "global generator; do not create a torch.Generator with a fixed seed inside the function."
+NAN_WHEN_P_IS_ONE = Mistake(
+    "dropout.nan_when_p_is_one",
+    "p = 1 divides by 1 - p = 0, which gives NaN (0 * inf) or, in Python, ZeroDivisionError. With p = 1 "
+    "every element is dropped: return zeros, e.g. input * 0.",
 )
-NOT_SEEDED = (
-    "torch.manual_seed does not make the mask reproducible. Draw it with torch "
-    "(torch.rand_like, torch.bernoulli), not with Python's random or NumPy."
+NOT_VALIDATED = Mistake(
+    "dropout.not_validated",
+    "p outside [0, 1] is accepted. Raise ValueError(f\"dropout probability has to be between 0 and 1, but got "
+    "{p}\"), as PyTorch does, before anything else.",
 )
-SHARED_MASK = (
-    "all rows share one mask. Draw one random number per element: "
-    "torch.rand_like(input), not torch.rand(input.shape[1:])."
+VALIDATED_ONLY_IN_TRAINING = Mistake(
+    "dropout.validated_only_in_training",
+    "p is validated only in training mode. PyTorch raises ValueError for p outside [0, 1] whatever `training` "
+    "is: check p first.",
 )
-DETACHED = (
-    "the output is cut off from autograd. Compute it from the input with torch "
-    "operations (no .detach(), .data, torch.no_grad() or NumPy), so that the "
-    "gradient reaches the layers below."
+FIXED_MASK = Mistake(
+    "dropout.fixed_mask",
+    "every call drops the same elements. Draw a new mask on every call from torch's global generator; do not "
+    "create a torch.Generator with a fixed seed inside the function.",
 )
-MODIFIES_INPUT = (
-    "the input is changed although inplace=False. Compute a new tensor "
-    "(input * mask) instead of modifying the input (input.mul_(mask), input[mask] = 0)."
+NOT_SEEDED = Mistake(
+    "dropout.not_seeded",
+    "torch.manual_seed does not make the mask reproducible. Draw it with torch (torch.rand_like, "
+    "torch.bernoulli), not with Python's random or NumPy.",
 )
-NOT_IN_PLACE = (
-    "with inplace=True, modify the input itself (input.mul_(...), input.copy_(...)) "
-    "and return it, as PyTorch does."
+SHARED_MASK = Mistake(
+    "dropout.shared_mask",
+    "all rows share one mask. Draw one random number per element: torch.rand_like(input), not "
+    "torch.rand(input.shape[1:]).",
+)
+ROW_MASK = Mistake(
+    "dropout.row_mask",
+    "each row is dropped or kept as a whole (one random number per row). Drop each element independently: "
+    "torch.rand_like(input) draws one random number per element.",
+)
+DETACHED = DETACHED_FROM_AUTOGRAD(
+    what="output", how="by .detach(), .data, torch.no_grad() or NumPy",
+    consequence="the gradient does not reach the layers below",
+)
+MODIFIES_INPUT = Mistake(
+    "dropout.modifies_input",
+    "the input is changed although inplace=False. Compute a new tensor (input * mask) instead of modifying "
+    "the input (input.mul_(mask), input[mask] = 0).",
+)
+NOT_IN_PLACE = Mistake(
+    "dropout.not_in_place",
+    "with inplace=True, modify the input itself (input.mul_(...), input.copy_(...)) and return it, as "
+    "PyTorch does.",
 )
 
 
-# --- the wrong variants ----------------------------------------------------------
-
-
-def _dropout(input, p=0.5, training=True, inplace=False, *, mistake=None):
-    """Dropout, correct or with one planted ``mistake`` (see ``VARIANTS``)."""
-    validated = mistake != "not_validated" and (training or mistake != "validated_only_in_training")
+def _dropout(
+    input, p=0.5, training=True, inplace=False, *, no_rescale=False, scale_by_keep=False, scale_by_p=False,
+    active_in_eval=False, scaled_in_eval=False, keep_with_p=False, normal_mask=False, cpu_mask=False,
+    nan_when_p_is_one=False, not_validated=False, validated_only_in_training=False, fixed_mask=False,
+    not_seeded=False, shared_mask=False, row_mask=False, detached=False, modifies_input=False,
+    not_in_place=False,
+):
+    """Dropout, with a switch for each known mistake."""
+    validated = not not_validated and (training or not validated_only_in_training)
     if validated and not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training and mistake != "active_in_eval":
+    if not training and scaled_in_eval:
+        return input * (1 - p)
+    if not training and not active_in_eval:
         return input
-    if mistake == "fixed_mask":
+    if fixed_mask:
         generator = torch.Generator(device=input.device).manual_seed(0)
         uniform = torch.rand(input.shape, generator=generator, device=input.device, dtype=input.dtype)
-    elif mistake == "not_seeded":
+    elif not_seeded:
         uniform = torch.as_tensor(np.random.rand(*input.shape), dtype=input.dtype)
-    elif mistake == "shared_mask":
+    elif shared_mask:
         uniform = torch.rand(input.shape[1:], device=input.device, dtype=input.dtype).expand(input.shape)
-    elif mistake == "cpu_mask":
+    elif row_mask:
+        per_row = (input.shape[0],) + (1,) * (input.dim() - 1)
+        uniform = torch.rand(per_row, device=input.device, dtype=input.dtype).expand(input.shape)
+    elif cpu_mask:
         uniform = torch.rand(input.shape, dtype=input.dtype)
+    elif normal_mask:
+        uniform = torch.randn_like(input)
     else:
         uniform = torch.rand_like(input)
-    keep = uniform < p if mistake == "keep_with_p" else uniform >= p
-    wrong_scales = {
-        "no_rescale": 1.0,
-        "scale_by_keep": 1 - p,
-        "scale_by_p": 1 / p if p else math.inf,
-        "nan_when_p_is_one": 1 / (1 - p) if p < 1 else math.inf,
-    }
-    scale = wrong_scales.get(mistake, 1 / (1 - p) if p < 1 else 0.0)
-    if mistake == "detached":
+    keep = uniform < p if keep_with_p else uniform >= p
+    if no_rescale:
+        scale = 1.0
+    elif scale_by_keep:
+        scale = 1 - p
+    elif scale_by_p:
+        scale = 1 / p if p else math.inf
+    elif p < 1:
+        scale = 1 / (1 - p)
+    else:
+        scale = math.inf if nan_when_p_is_one else 0.0
+    if detached:
         input = input.detach()
-    if (inplace and mistake != "not_in_place") or mistake == "modifies_input":
+    if (inplace and not not_in_place) or modifies_input:
         result = input.mul_(keep).mul_(scale)
-        return result.clone() if mistake == "modifies_input" else result
+        return result.clone() if modifies_input else result
     return input * keep * scale
 
 
-def _variant(mistake):
-    def wrong(input, p=0.5, training=True, inplace=False):
-        return _dropout(input, p, training, inplace, mistake=mistake)
-
-    return wrong
+SCALE = catch("check_dropout_scale", p=0.3)
+FRACTION = catch("check_dropout_fraction", p=0.2)
 
 
-VARIANTS = tuple(
-    Variant(text, _variant(mistake))
-    for mistake, text in [
-        ("no_rescale", NO_RESCALE), ("scale_by_keep", SCALE_BY_KEEP), ("scale_by_p", SCALE_BY_P),
-        ("active_in_eval", ACTIVE_IN_EVAL), ("keep_with_p", KEEP_WITH_P), ("cpu_mask", CPU_MASK),
-        ("nan_when_p_is_one", NAN_WHEN_P_IS_ONE), ("not_validated", NOT_VALIDATED),
-        ("validated_only_in_training", VALIDATED_ONLY_IN_TRAINING), ("fixed_mask", FIXED_MASK),
-        ("not_seeded", NOT_SEEDED), ("shared_mask", SHARED_MASK), ("detached", DETACHED),
-        ("modifies_input", MODIFIES_INPUT), ("not_in_place", NOT_IN_PLACE),
-    ]
+def _planted(mistake, *catches, **switch) -> Planted:
+    return Planted(mistake, partial(_dropout, **switch), catches)
+
+
+MISTAKES = (
+    _planted(NO_RESCALE, SCALE, catch("check_dropout_mean", p=0.6), no_rescale=True),
+    _planted(SCALE_BY_KEEP, SCALE, catch("check_dropout_mean", p=0.6), scale_by_keep=True),
+    _planted(SCALE_BY_P, SCALE, catch("check_dropout_mean", p=0.6), scale_by_p=True),
+    _planted(ACTIVE_IN_EVAL, catch("check_dropout_eval"), active_in_eval=True),
+    _planted(SCALED_IN_EVAL, catch("check_dropout_eval"), catch("check_dropout_eval", inplace=True),
+             scaled_in_eval=True),
+    _planted(KEEP_WITH_P, FRACTION, catch("check_dropout_mean", p=0.6), keep_with_p=True),
+    _planted(NORMAL_MASK, FRACTION, normal_mask=True),
+    _planted(CPU_MASK, SCALE, cpu_mask=True),
+    _planted(NAN_WHEN_P_IS_ONE, catch("check_dropout_p_zero_and_one"), nan_when_p_is_one=True),
+    _planted(NOT_VALIDATED, catch("check_dropout_rejects_p", 1.5), not_validated=True),
+    _planted(VALIDATED_ONLY_IN_TRAINING, catch("check_dropout_rejects_p", 1.5, training=False),
+             validated_only_in_training=True),
+    _planted(FIXED_MASK, catch("check_dropout_seed"), fixed_mask=True),
+    _planted(NOT_SEEDED, catch("check_dropout_seed"), not_seeded=True),
+    _planted(SHARED_MASK, FRACTION, shared_mask=True),
+    _planted(ROW_MASK, FRACTION, row_mask=True),
+    _planted(DETACHED, catch("check_dropout_gradient", p=0.4), detached=True),
+    _planted(MODIFIES_INPUT, SCALE, modifies_input=True),
+    _planted(NOT_IN_PLACE, catch("check_dropout_inplace", p=0.3), not_in_place=True),
 )
+
+
+def _candidates(*mistakes: Mistake) -> tuple[Planted, ...]:
+    """The planted mistakes that a statistic (a scale, a fraction, a mean) can tell apart."""
+    return tuple(p for p in MISTAKES if p.mistake in mistakes)
 
 
 # --- inputs and calls -----------------------------------------------------------
@@ -192,21 +260,32 @@ def _describe(shape, dtype, p, training, inplace=False) -> str:
 
 
 def _call(student, where, input, p, training, inplace=False):
-    """Call the student's dropout; make every failure an AssertionError that says what to do."""
-    try:
-        with Forbid(FORBIDDEN):
-            return student(input, p, training, inplace)
-    except ForbiddenCall as error:
-        raise AssertionError(f"{where}: {error}") from None
-    except NotImplementedError:
-        raise AssertionError(f"{where}: the function is not implemented yet (it raised NotImplementedError).") from None
-    except Exception as error:  # noqa: BLE001 - reported to the student
-        mistake = ""
-        if "same device" in str(error):
-            mistake = f"\nLikely mistake: {CPU_MASK}"
-        elif isinstance(error, ZeroDivisionError) and p == 1:
-            mistake = f"\nLikely mistake: {NAN_WHEN_P_IS_ONE}"
-        raise AssertionError(f"{where} raised {type(error).__name__}: {error}{mistake}") from None
+    """The student's dropout of ``input`` itself (the checks look at what it did to it)."""
+    called = call_student(student, [input, p, training, inplace], where=where, forbidden=FORBIDDEN, copy=False)
+    if called.failure is not None:
+        mistake = None
+        if "same device" in str(called.error):
+            mistake = CPU_MASK
+        elif isinstance(called.error, ZeroDivisionError) and p == 1:
+            mistake = NAN_WHEN_P_IS_ONE
+        if mistake:
+            replace(called.failure, mistake=mistake.words).fail()
+    return called.result()
+
+
+def _seeded_student(student, where, input, device, p, seed, inplace=False):
+    """A fresh copy of ``input`` on ``device``, and the student's training-mode output of it after seeding."""
+    x = _fresh(input, device)
+    torch.manual_seed(seed)
+    output = _call(student, where, x, p, True, inplace)
+    _check_output_type(where, output, x)
+    return x, output
+
+
+def _seeded(function, x, p, training, seed, inplace=False):
+    """``function``'s output on a fresh copy of ``x``, its mask drawn after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return function(x.detach().clone(), p, training, inplace)
 
 
 def _fresh(input, device) -> torch.Tensor:
@@ -217,14 +296,11 @@ def _fresh(input, device) -> torch.Tensor:
 def _check_output_type(where, output, input) -> None:
     problem = describe_wrong_type("the output", output, input)
     if problem:
-        raise AssertionError(f"{where}:\n- {problem}")
+        Failure(where, problems=(problem,)).fail()
 
 
-def _fail(where, problem, mistake=None):
-    message = f"{where}:\n- {problem}"
-    if mistake:
-        message += f"\nLikely mistake: {mistake}"
-    raise AssertionError(message)
+def _fail(where, problem, mistake: Mistake | None = None):
+    Failure(where, problems=(problem,), mistake=mistake.words if mistake else None).fail()
 
 
 def _simulated(student, report, input, p, training, inplace=False) -> None:
@@ -233,37 +309,33 @@ def _simulated(student, report, input, p, training, inplace=False) -> None:
     if run is None:
         return
     output = run.result
+    where = f"{report.call} on a simulated GPU"
     if not isinstance(output, torch.Tensor) or output.device.type != "cuda":
-        where = getattr(output, "device", None)
-        raise AssertionError(
-            f"{report.call} on a simulated GPU: the output is on {where} for an input on cuda. "
-            "Keep the result on the input's device (no .cpu() or .numpy())."
-        )
+        Failure(where, summary=f"the output is on {getattr(output, 'device', None)} for an input on cuda. "
+                "Keep the result on the input's device (no .cpu() or .numpy()).").fail()
     if output.dtype != input.dtype or output.shape != input.shape:
-        raise AssertionError(
-            f"{report.call} on a simulated GPU: the output is {tuple(output.shape)} {output.dtype}, "
-            f"expected {tuple(input.shape)} {input.dtype}."
-        )
+        Failure(where, summary=f"the output is {tuple(output.shape)} {output.dtype}, expected "
+                f"{tuple(input.shape)} {input.dtype}.").fail()
     report.devices.append(SIMULATED_CUDA)
 
 
-def _on_devices(student, report, input, p, training, check, devices=None, inplace=False):
+def _on_devices(student, report, input, p, training, check, devices=None, inplace=False) -> Report:
     """Run ``check(device)`` on each real device, and the simulated GPU where there is none."""
-    with quiet():
-        for device in devices or available_devices():
-            if device == SIMULATED_CUDA:
-                _simulated(student, report, input, p, training, inplace)
-                continue
-            # The checks seed torch's generators; leave the student's own sequence as it was.
-            with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
-                check(device)
-            report.devices.append(device)
-    return report.show()
+    for device in devices or available_devices():
+        if device == SIMULATED_CUDA:
+            _simulated(student, report, input, p, training, inplace)
+            continue
+        # The checks seed torch's generators; leave the student's own sequence as it was.
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            check(device)
+        report.devices.append(device)
+    return report
 
 
 # --- exact checks -----------------------------------------------------------------
 
 
+@check
 def check_dropout_scale(student, *, shape=(64, 50), p=0.3, dtype=torch.float32, seed=0, devices=None) -> Report:
     """Check that each element is either 0 or the input times 1 / (1 - p), in training mode.
 
@@ -274,18 +346,23 @@ def check_dropout_scale(student, *, shape=(64, 50), p=0.3, dtype=torch.float32, 
 
     def check(device):
         where = f"{report.call} on {device}"
-        x = _fresh(input, device)
-        torch.manual_seed(seed)
-        output = _call(student, where, x, p, True)
-        _check_output_type(where, output, x)
+        x, output = _seeded_student(student, where, input, device, p, seed)
         if not torch.equal(x, _fresh(input, device)):
             _fail(where, "the input was modified.", MODIFIES_INPUT)
-        _check_kept_are_scaled(where, output, x, p)
+        _check_kept_are_scaled(where, output, x, p, seed)
 
     return _on_devices(student, report, input, p, True, check, devices)
 
 
-def _check_kept_are_scaled(where, output, x, p) -> None:
+def _kept_ratio(output, x) -> float:
+    """The median of output / input over the kept elements (NaN if none is kept)."""
+    kept = output != 0
+    if not bool(kept.any()):
+        return math.nan
+    return (output[kept].double() / x[kept].double()).median().item()
+
+
+def _check_kept_are_scaled(where, output, x, p, seed) -> None:
     if torch.isnan(output).any():
         _fail(where, "the output has NaN values.", NAN_WHEN_P_IS_ONE if p == 1 else None)
     kept = output != 0
@@ -298,12 +375,16 @@ def _check_kept_are_scaled(where, output, x, p) -> None:
         output[kept], x[kept] * scale, tolerance_for(NAME, x.dtype),
     )
     if problem:
-        ratio = (output[kept].double() / x[kept].double()).median().item()
-        candidates = {NO_RESCALE: 1.0, SCALE_BY_KEEP: 1 - p, SCALE_BY_P: 1 / p if p else math.inf}
-        mistake = next((m for m, r in candidates.items() if math.isclose(ratio, r, rel_tol=1e-3)), None)
+        ratio = _kept_ratio(output, x)
+        mistake = diagnose(
+            ratio, scale, _candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P),
+            run=lambda function: _kept_ratio(_seeded(function, x, p, True, seed), x),
+            agree=lambda a, b: math.isclose(a, b, rel_tol=1e-3),
+        )
         _fail(where, problem + f" The kept elements are the input times {ratio:.6g}.", mistake)
 
 
+@check
 def check_dropout_eval(student, *, shape=(64, 50), p=0.5, dtype=torch.float32, seed=0, devices=None,
                        inplace=False) -> Report:
     """Check that evaluation mode (training=False) returns the input's values unchanged."""
@@ -317,22 +398,22 @@ def check_dropout_eval(student, *, shape=(64, 50), p=0.5, dtype=torch.float32, s
         _check_output_type(where, output, x)
         if not torch.equal(x, _fresh(input, device)):
             _fail(where, "the input was modified.", ACTIVE_IN_EVAL if inplace else MODIFIES_INPUT)
+        if not torch.equal(output, x):
+            zeros = int((output == 0).sum())
+            if zeros or (p < 1 and torch.allclose(output, x / (1 - p))):
+                mistake = ACTIVE_IN_EVAL
+            else:
+                mistake = SCALED_IN_EVAL if torch.allclose(output, x * (1 - p)) else None
+            _fail(where, f"the output differs from the input ({zeros} of {output.numel()} elements are 0); "
+                         "in evaluation mode dropout is the identity.", mistake)
         if inplace and output is not x:
             _fail(where, "the output is a new tensor; with inplace=True PyTorch returns the input itself.",
                   NOT_IN_PLACE)
-        if not torch.equal(output, x):
-            zeros = int((output == 0).sum())
-            mistake = ACTIVE_IN_EVAL if zeros or _is_scaled(output, x, p) else None
-            _fail(where, f"the output differs from the input ({zeros} of {output.numel()} elements are 0); "
-                         "in evaluation mode dropout is the identity.", mistake)
 
     return _on_devices(student, report, input, p, False, check, devices, inplace)
 
 
-def _is_scaled(output, x, p) -> bool:
-    return p < 1 and torch.allclose(output, x / (1 - p))
-
-
+@check
 def check_dropout_p_zero_and_one(student, *, shape=(16, 8), dtype=torch.float32, seed=0, devices=None) -> Report:
     """Check the extremes in training mode: p = 0 keeps everything, p = 1 drops everything (no NaN)."""
     input = make_input(shape, dtype=dtype, seed=seed)
@@ -359,23 +440,22 @@ def check_dropout_p_zero_and_one(student, *, shape=(16, 8), dtype=torch.float32,
     return _on_devices(student, report, input, 1.0, True, check, devices)
 
 
+@check
 def check_dropout_rejects_p(student, p, *, training=True, devices=None) -> Report:
     """Check that p outside [0, 1] raises ValueError, as PyTorch does, in either mode."""
     arguments = {"input": make_input((4, 5)), "p": p, "training": training}
     try:
-        with quiet():
-            # PyTorch's message: "dropout probability has to be between 0 and 1, but got 1.5".
-            return check_raises(
-                student, arguments, ValueError, name=NAME, devices=devices,
-                when="for a dropout probability outside [0, 1]",
-            ).show()
-    except AssertionError as error:
-        if "returned normally" not in str(error):
+        # PyTorch's message: "dropout probability has to be between 0 and 1, but got 1.5".
+        return check_raises(student, arguments, ValueError, name=NAME, devices=devices,
+                            when="for a dropout probability outside [0, 1]")
+    except CheckFailed as failed:
+        if not failed.failure.summary.startswith("it returned normally"):
             raise
         mistake = VALIDATED_ONLY_IN_TRAINING if not training else NOT_VALIDATED
-        raise AssertionError(f"{error}\nLikely mistake: {mistake}") from None
+        replace(failed.failure, mistake=mistake.words).fail()
 
 
+@check
 def check_dropout_gradient(student, *, shape=(40, 30), p=0.4, training=True, dtype=torch.float32, seed=0,
                            devices=None) -> Report:
     """Check that the gradient with respect to the input is grad_output * mask / (1 - p).
@@ -397,7 +477,10 @@ def check_dropout_gradient(student, *, shape=(40, 30), p=0.4, training=True, dty
                 return  # all zeros, the gradient is 0 whether or not it is recorded
             _fail(where, "the output does not require grad.", DETACHED)
         grad_output = torch.randn(shape, generator=torch.Generator().manual_seed(seed + 1), dtype=dtype).to(device)
-        (grad,) = torch.autograd.grad(output, x, grad_output, allow_unused=True)
+        # A student's own autograd.Function runs its backward here: call it as student code.
+        backward = call_student(lambda: torch.autograd.grad(output, x, grad_output, allow_unused=True), (),
+                                where=f"{where}, backward")
+        (grad,) = backward.result()
         if grad is None:
             _fail(where, "the output does not depend on the input.", DETACHED)
         if not training:
@@ -416,6 +499,7 @@ def check_dropout_gradient(student, *, shape=(40, 30), p=0.4, training=True, dty
     return _on_devices(student, report, input, p, training, check, devices)
 
 
+@check
 def check_dropout_inplace(student, *, shape=(64, 50), p=0.3, dtype=torch.float32, seed=0, devices=None) -> Report:
     """Check that inplace=True drops and rescales the input itself and returns it."""
     input = make_input(shape, dtype=dtype, seed=seed)
@@ -423,23 +507,21 @@ def check_dropout_inplace(student, *, shape=(64, 50), p=0.3, dtype=torch.float32
 
     def check(device):
         where = f"{report.call} on {device}"
-        x = _fresh(input, device)
-        torch.manual_seed(seed)
-        output = _call(student, where, x, p, True, True)
-        _check_output_type(where, output, x)
+        x, output = _seeded_student(student, where, input, device, p, seed, inplace=True)
         if output is not x:
             problem = "the output is a new tensor, not the input."
             if torch.equal(x, _fresh(input, device)):
                 problem += " The input was left unchanged."
             _fail(where, problem, NOT_IN_PLACE)
         # The input now holds the output: compare it with the values it had.
-        _check_kept_are_scaled(where, output, _fresh(input, device), p)
+        _check_kept_are_scaled(where, output, _fresh(input, device), p, seed)
         if not bool((output == 0).any()) and (1 - p) ** output.numel() < 1e-9:
             _fail(where, f"no element of the input was set to 0, with p={p}.")
 
     return _on_devices(student, report, input, p, True, check, devices, inplace=True)
 
 
+@check
 def check_dropout_seed(student, *, shape=(32, 40), p=0.5, seed=0, devices=None) -> Report:
     """Check that torch.manual_seed(s) makes the mask reproducible, and that successive calls differ."""
     input = make_input(shape, seed=seed)
@@ -467,6 +549,11 @@ def check_dropout_seed(student, *, shape=(32, 40), p=0.5, seed=0, devices=None) 
 # --- statistical checks ---------------------------------------------------------
 
 
+def _dropped_fraction(output) -> float:
+    return (output == 0).double().mean().item()
+
+
+@check
 def check_dropout_fraction(student, *, shape=(400, 500), p=0.2, seed=0, devices=None) -> Report:
     """Check that a fraction p of the elements is dropped, each independently of the others.
 
@@ -477,22 +564,23 @@ def check_dropout_fraction(student, *, shape=(400, 500), p=0.2, seed=0, devices=
     report = Report(_describe(shape, torch.float32, p, True) + ", dropped fraction")
     n = input.numel()
     bound = SIGMAS * math.sqrt(p * (1 - p) / n)
+    # Two fractions drawn with other masks agree within twice the widest bound (a fraction of 1/2).
+    agree = lambda a, b: abs(a - b) <= 2 * SIGMAS * math.sqrt(0.25 / n)  # noqa: E731
 
     def check(device):
         where = f"{report.call} on {device}"
-        x = _fresh(input, device)
-        torch.manual_seed(seed)
-        output = _call(student, where, x, p, True)
-        _check_output_type(where, output, x)
+        x, output = _seeded_student(student, where, input, device, p, seed)
         dropped = output == 0
         # Independent draws: two rows (or two columns) share a mask with a negligible probability.
         if shape[0] > 1 and bool((dropped == dropped[:1]).all()):
             _fail(where, "every row of the input was dropped at the same positions.", SHARED_MASK)
         if len(shape) > 1 and shape[-1] > 1 and bool((dropped == dropped[..., :1]).all()):
-            _fail(where, "each row was dropped or kept as a whole; drop each element independently.")
-        fraction = dropped.double().mean().item()
+            _fail(where, "each row was dropped or kept as a whole; drop each element independently.", ROW_MASK)
+        fraction = _dropped_fraction(output)
         if abs(fraction - p) > bound:
-            mistake = KEEP_WITH_P if abs(fraction - (1 - p)) <= bound else None
+            mistake = diagnose(fraction, p, _candidates(KEEP_WITH_P, NORMAL_MASK),
+                               run=lambda function: _dropped_fraction(_seeded(function, x, p, True, seed)),
+                               agree=agree)
             _fail(where, f"{fraction:.2%} of the {n} elements were dropped; expected p = {p:.0%} "
                          f"± {bound:.2%} ({SIGMAS:g} standard deviations of the dropped fraction).", mistake)
         report.notes.append(f"{fraction:.3%} dropped on {device}; allowed {p:.0%} ± {bound:.3%}")
@@ -500,6 +588,7 @@ def check_dropout_fraction(student, *, shape=(400, 500), p=0.2, seed=0, devices=
     return _on_devices(student, report, input, p, True, check, devices)
 
 
+@check
 def check_dropout_mean(student, *, shape=(400, 500), p=0.6, seed=0, devices=None) -> Report:
     """Check that dropout preserves the mean: E[output] = input, element by element.
 
@@ -512,19 +601,18 @@ def check_dropout_mean(student, *, shape=(400, 500), p=0.6, seed=0, devices=None
     n = input.numel()
     target = input.double().mean().item()
     sd = math.sqrt(input.double().square().sum().item() * p / (1 - p)) / n
+    # Two means drawn with other masks: twice the bound, widened as a mistake scales the output.
+    agree = lambda a, b: abs(a - b) <= 2 * SIGMAS * sd * max(abs(b) / target, 1)  # noqa: E731
 
     def check(device):
         where = f"{report.call} on {device}"
-        x = _fresh(input, device)
-        torch.manual_seed(seed)
-        output = _call(student, where, x, p, True)
-        _check_output_type(where, output, x)
+        x, output = _seeded_student(student, where, input, device, p, seed)
         mean = output.double().mean().item()
         if abs(mean - target) > SIGMAS * sd:
-            # What the mean would be, relative to the input's, with each mistake.
-            predicted = {NO_RESCALE: 1 - p, SCALE_BY_KEEP: (1 - p) ** 2, SCALE_BY_P: (1 - p) / p,
-                         KEEP_WITH_P: p / (1 - p)}
-            mistake = next((m for m, r in predicted.items() if abs(mean - r * target) <= SIGMAS * sd * max(r, 1)), None)
+            mistake = diagnose(
+                mean, target, _candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P, KEEP_WITH_P, NORMAL_MASK),
+                run=lambda function: _seeded(function, x, p, True, seed).double().mean().item(), agree=agree,
+            )
             _fail(where, f"the mean of the output is {mean:.5g}; the mean of the input is {target:.5g}, and "
                          f"dropout must preserve it within {SIGMAS * sd:.2g} ({SIGMAS:g} standard deviations).",
                   mistake)
@@ -532,5 +620,6 @@ def check_dropout_mean(student, *, shape=(400, 500), p=0.6, seed=0, devices=None
 
     return _on_devices(student, report, input, p, True, check, devices)
 
-# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+
+# Trust this module and what it uses, before any student code runs (see autograder.core.integrity).
 integrity.trust_package()

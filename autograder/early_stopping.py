@@ -27,6 +27,9 @@ The checks feed a scripted validation curve (a list of numbers) to the
 student's class and to the reference, with a small ``nn.Linear`` whose weights
 are set to a value that identifies the epoch before each step (in place, as an
 optimizer does), so that the restored weights tell which epoch was saved.
+The known mistakes are planted in the reference through keyword switches;
+a student's class is named after a mistake when it behaves like the planted
+one on the failing curve and on every probe curve.
 """
 
 from __future__ import annotations
@@ -34,80 +37,114 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
 
 from .core import integrity
-from .core.harness import Report, Variant, quiet
+from .core.calling import call_student
+from .core.checks import Report, check
+from .core.failure import CheckFailed, Failure
+from .core.mistakes import Mistake, Planted, catch, diagnose
 
 NAME = "EarlyStopping"
 
-# Mistakes named in failure messages.
-STOPS_EARLY = (
-    "training stops one step too early: the count of steps without improvement must "
-    "exceed patience (count > patience), not reach it. patience=2 tolerates 2 such "
-    "steps and stops at the 3rd."
+# --- the mistakes ----------------------------------------------------------------------
+
+STOPS_EARLY = Mistake(
+    "early_stopping.stops_early",
+    "training stops one step too early: the count of steps without improvement must exceed patience "
+    "(count > patience), not reach it. patience=2 tolerates 2 such steps and stops at the 3rd.",
 )
-STOPS_LATE = (
-    "training stops one step too late: stop as soon as the count of steps without "
-    "improvement exceeds patience (count > patience)."
+STOPS_LATE = Mistake(
+    "early_stopping.stops_late",
+    "training stops one step too late: stop as soon as the count of steps without improvement exceeds "
+    "patience (count > patience).",
 )
-NO_RESET = (
-    "the count of steps without improvement is not reset to 0 when the metric improves."
+NO_RESET = Mistake(
+    "early_stopping.no_reset", "the count of steps without improvement is not reset to 0 when the metric improves."
 )
-TIES_IMPROVE = (
-    "a metric equal to the best (or better by exactly min_delta) counts as an improvement. "
-    "An improvement must be strictly better than best_score by more than min_delta."
+TIES_IMPROVE = Mistake(
+    "early_stopping.ties_improve",
+    "a metric equal to the best (or better by exactly min_delta) counts as an improvement. An improvement "
+    "must be strictly better than best_score by more than min_delta.",
 )
-MIN_DELTA_IGNORED = (
-    "min_delta is ignored. In mode \"min\" a step improves only when "
-    "metric < best_score - min_delta (in mode \"max\": metric > best_score + min_delta)."
+MIN_DELTA_IGNORED = Mistake(
+    "early_stopping.min_delta_ignored",
+    "min_delta is ignored. In mode \"min\" a step improves only when metric < best_score - min_delta (in mode "
+    "\"max\": metric > best_score + min_delta).",
 )
-MIN_DELTA_SIGN = (
+MIN_DELTA_SIGN = Mistake(
+    "early_stopping.min_delta_sign",
     "min_delta is applied in the wrong direction for this mode. In mode \"min\" a step improves when "
-    "metric < best_score - min_delta; in mode \"max\" when metric > best_score + min_delta."
+    "metric < best_score - min_delta; in mode \"max\" when metric > best_score + min_delta.",
 )
-MODE_IGNORED = (
-    "mode is ignored. With mode=\"max\" a larger metric is better (an accuracy); "
-    "with mode=\"min\" a smaller one (a loss)."
+MODE_IGNORED = Mistake(
+    "early_stopping.mode_ignored",
+    "mode is ignored. With mode=\"max\" a larger metric is better (an accuracy); with mode=\"min\" a smaller "
+    "one (a loss).",
 )
-NAN_IMPROVES = (
-    "NaN is treated as an improvement (or becomes the best score). NaN never improves: "
-    "every comparison with NaN is False, so test `metric < best_score - min_delta`, not `not metric >= ...`, "
-    "and do not take a NaN first value as the best."
+NAN_IMPROVES = Mistake(
+    "early_stopping.nan_improves",
+    "NaN is treated as an improvement (or becomes the best score). NaN never improves: every comparison with "
+    "NaN is False, so test `metric < best_score - min_delta`, not `not metric >= ...`, and do not take a NaN "
+    "first value as the best.",
 )
-NAN_SKIPPED = (
-    "a NaN metric is skipped. NaN is a step without improvement: it adds 1 to the count, "
-    "like any other step that does not improve."
+NAN_SKIPPED = Mistake(
+    "early_stopping.nan_skipped",
+    "a NaN metric is skipped. NaN is a step without improvement: it adds 1 to the count, like any other step "
+    "that does not improve.",
 )
-COMPARED_WITH_PREVIOUS = (
-    "each metric is compared with the previous epoch's instead of with the best so far."
+COMPARED_WITH_PREVIOUS = Mistake(
+    "early_stopping.compared_with_previous",
+    "each metric is compared with the previous epoch's instead of with the best so far.",
 )
-RESTORES_LAST = (
+BEST_STARTS_AT_ZERO = Mistake(
+    "early_stopping.best_starts_at_zero",
+    "best_score starts at 0, so in mode \"min\" no positive loss ever improves on it. Start with "
+    "best_score = None and take the first metric that is not NaN as the best.",
+)
+EPOCHS_FROM_ONE = Mistake(
+    "early_stopping.epochs_from_one",
+    "best_epoch counts the epochs from 1. The calls of step count them from 0: the first call is epoch 0.",
+)
+RESTORES_LAST = Mistake(
+    "early_stopping.restores_last",
     "restore loads the weights of the last step, not those of the best one. Save "
-    "copy.deepcopy(model.state_dict()) only when the metric improves, and load that copy."
+    "copy.deepcopy(model.state_dict()) only when the metric improves, and load that copy.",
 )
-SHARED_STATE = (
-    "the saved state shares memory with the model (best = model.state_dict() without a copy), "
-    "so training after the best epoch overwrote it. Save copy.deepcopy(model.state_dict())."
+SHARED_STATE = Mistake(
+    "early_stopping.shared_state",
+    "the saved state shares memory with the model (best = model.state_dict() without a copy), so training "
+    "after the best epoch overwrote it. Save copy.deepcopy(model.state_dict()).",
 )
-BAD_MODE = "any mode other than \"min\" or \"max\" must raise ValueError."
+BAD_MODE = Mistake("early_stopping.bad_mode", "any mode other than \"min\" or \"max\" must raise ValueError.")
+
+# The keyword switches of the reference, one per planted mistake.
+SWITCHES = (
+    "stops_early", "stops_late", "no_reset", "ties_improve", "min_delta_ignored", "min_delta_sign", "mode_ignored",
+    "nan_improves", "nan_first_best", "nan_skipped", "compared_with_previous", "best_starts_at_zero",
+    "epochs_from_one", "restores_last", "shared_state", "any_mode",
+)
 
 
 class EarlyStopping:
     """The reference: stop when the metric has not improved for more than ``patience`` steps.
 
-    See the module's docstring for the contract. The keyword-only ``mistake``
-    plants one known mistake, for naming a student's.
+    See the module's docstring for the contract. Each keyword-only switch
+    (``SWITCHES``) plants one known mistake, for naming a student's.
     """
 
-    def __init__(self, patience=5, min_delta=0.0, mode="min", *, mistake=None):
-        if mode not in ("min", "max"):
+    def __init__(self, patience=5, min_delta=0.0, mode="min", **switches):
+        unknown = set(switches) - set(SWITCHES)
+        if unknown:
+            raise TypeError(f"unknown switches {sorted(unknown)}")
+        self._planted = {name for name, on in switches.items() if on}
+        if mode not in ("min", "max") and "any_mode" not in self._planted:
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.patience, self.min_delta, self.mode = patience, min_delta, mode
-        self.mistake = mistake
-        self.best_score = None
+        self.best_score = 0.0 if "best_starts_at_zero" in self._planted else None
         self.best_epoch = None
         self.bad_steps = 0  # consecutive steps without improvement
         self.epoch = -1
@@ -116,44 +153,46 @@ class EarlyStopping:
 
     def improves(self, metric: float) -> bool:
         """Whether ``metric`` improves on the best score (or, with a mistake, what the mistake thinks)."""
-        m = self.mistake
-        reference = self.previous if m == "compared_with_previous" else self.best_score
-        if reference is None and m == "nan_first_best":
+        m = self._planted
+        reference = self.previous if "compared_with_previous" in m else self.best_score
+        if reference is None and "nan_first_best" in m:
             return True
         if math.isnan(metric):
-            return m == "nan_improves"
-        if reference is None or (m == "nan_improves" and math.isnan(reference)):
+            return "nan_improves" in m
+        if reference is None or ("nan_improves" in m and math.isnan(reference)):
             return True
-        delta = 0.0 if m == "min_delta_ignored" else self.min_delta
-        if m == "min_delta_sign":
+        delta = 0.0 if "min_delta_ignored" in m else self.min_delta
+        if "min_delta_sign" in m:
             delta = -delta
-        smaller_is_better = self.mode == "min" or m == "mode_ignored"
-        if m == "ties_improve":
+        smaller_is_better = self.mode == "min" or "mode_ignored" in m
+        if "ties_improve" in m:
             return metric <= reference - delta if smaller_is_better else metric >= reference + delta
         return metric < reference - delta if smaller_is_better else metric > reference + delta
 
     def step(self, metric, model) -> bool:
+        m = self._planted
         metric = float(metric)
         self.epoch += 1
-        if self.mistake == "nan_skipped" and math.isnan(metric):
+        if "nan_skipped" in m and math.isnan(metric):
             return False
         improved = self.improves(metric)
         self.previous = metric
-        if self.mistake == "restores_last":
+        if "restores_last" in m:
             self._best_state = copy.deepcopy(model.state_dict())
         if improved:
-            self.best_score, self.best_epoch = metric, self.epoch
-            if self.mistake == "shared_state":
+            self.best_score = metric
+            self.best_epoch = self.epoch + 1 if "epochs_from_one" in m else self.epoch
+            if "shared_state" in m:
                 self._best_state = model.state_dict()
-            elif self.mistake != "restores_last":
+            elif "restores_last" not in m:
                 self._best_state = copy.deepcopy(model.state_dict())
-            if self.mistake != "no_reset":
+            if "no_reset" not in m:
                 self.bad_steps = 0
             return False
         self.bad_steps += 1
-        if self.mistake == "stops_early":
+        if "stops_early" in m:
             return self.bad_steps >= self.patience
-        if self.mistake == "stops_late":
+        if "stops_late" in m:
             return self.bad_steps > self.patience + 1
         return self.bad_steps > self.patience
 
@@ -161,20 +200,40 @@ class EarlyStopping:
         model.load_state_dict(self._best_state)
 
 
-def _variant(mistake):
-    return lambda *args, **kwargs: EarlyStopping(*args, **kwargs, mistake=mistake)
+NAN = float("nan")
+# The curves of the notebook's visible test cells that catch each mistake.
+PATIENCE_2 = ([1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9, 0.6], dict(patience=2))
+RESET = ([1.0, 1.1, 0.9, 1.0, 0.95, 0.8, 0.85, 0.9, 0.95, 0.5], dict(patience=2))
+TIES = ([2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0], dict(patience=2))
+MIN_DELTA = ([1.0, 0.9375, 0.875, 0.5], dict(patience=1, min_delta=0.125))
+MAX_MODE = ([0.5, 0.625, 0.75, 0.6875, 0.625, 0.5625], dict(patience=1, mode="max"))
+NANS = ([NAN, 1.0, 0.5, NAN, NAN, 0.25], dict(patience=1))
+RESTORE = ([1.0, 0.5, 0.75, 0.875, 0.9375], dict(patience=2, restore=True))
 
 
-VARIANTS = tuple(
-    Variant(text, _variant(mistake))
-    for mistake, text in [
-        ("stops_early", STOPS_EARLY), ("stops_late", STOPS_LATE), ("no_reset", NO_RESET),
-        ("ties_improve", TIES_IMPROVE), ("min_delta_ignored", MIN_DELTA_IGNORED),
-        ("min_delta_sign", MIN_DELTA_SIGN), ("mode_ignored", MODE_IGNORED), ("nan_improves", NAN_IMPROVES),
-        ("nan_first_best", NAN_IMPROVES), ("nan_skipped", NAN_SKIPPED),
-        ("compared_with_previous", COMPARED_WITH_PREVIOUS), ("restores_last", RESTORES_LAST),
-        ("shared_state", SHARED_STATE),
-    ]
+def _planted(mistake, curve, *more, **switch) -> Planted:
+    metrics, options = curve
+    catches = (catch("check_early_stopping", metrics, **options),) + more
+    return Planted(mistake, partial(EarlyStopping, **switch), catches)
+
+
+MISTAKES = (
+    _planted(STOPS_EARLY, PATIENCE_2, stops_early=True),
+    _planted(STOPS_LATE, PATIENCE_2, stops_late=True),
+    _planted(NO_RESET, RESET, no_reset=True),
+    _planted(TIES_IMPROVE, TIES, ties_improve=True),
+    _planted(MIN_DELTA_IGNORED, MIN_DELTA, min_delta_ignored=True),
+    _planted(MIN_DELTA_SIGN, MIN_DELTA, min_delta_sign=True),
+    _planted(MODE_IGNORED, MAX_MODE, mode_ignored=True),
+    _planted(NAN_IMPROVES, NANS, nan_improves=True),
+    _planted(NAN_IMPROVES, NANS, nan_first_best=True),
+    _planted(NAN_SKIPPED, NANS, nan_skipped=True),
+    _planted(COMPARED_WITH_PREVIOUS, PATIENCE_2, compared_with_previous=True),
+    _planted(BEST_STARTS_AT_ZERO, PATIENCE_2, best_starts_at_zero=True),
+    _planted(EPOCHS_FROM_ONE, PATIENCE_2, epochs_from_one=True),
+    _planted(RESTORES_LAST, RESTORE, restores_last=True),
+    _planted(SHARED_STATE, RESTORE, shared_state=True),
+    Planted(BAD_MODE, partial(EarlyStopping, any_mode=True), (catch("check_early_stopping_rejects_mode", "mean"),)),
 )
 
 
@@ -218,7 +277,9 @@ class _Trace:
     shares_memory: bool = False
 
     def key(self):
+        """What a caller sees, comparable with ==: NaN scores compare equal to each other."""
         score = None if self.best_score is None else float(self.best_score)
+        score = "NaN" if score is not None and math.isnan(score) else score
         return self.returns, score, self.best_epoch, self.restored
 
 
@@ -226,37 +287,35 @@ def _run(cls, metrics, options, restore, where) -> _Trace:
     """Run a training loop over ``metrics`` that stops when ``step`` returns True."""
     trace = _Trace()
     model = _model()
-    stopper = _attempt(lambda: cls(**options), where, "creating it")
+    stopper = _student(lambda: cls(**options), where, "creating it")
     for epoch, metric in enumerate(metrics):
         _set_epoch(model, epoch)
-        result = _attempt(lambda: stopper.step(metric, model), where, f"step at epoch {epoch}")
+        result = _student(lambda: stopper.step(metric, model), where, f"step at epoch {epoch}")
         trace.returns.append(result)
         if trace.changed_model is None and _epoch_of(model) != epoch:
             trace.changed_model = epoch
         if result is True:
             break
-    trace.best_score = _attempt(lambda: stopper.best_score, where, "reading best_score")
-    trace.best_epoch = _attempt(lambda: stopper.best_epoch, where, "reading best_epoch")
+    trace.best_score = _student(lambda: stopper.best_score, where, "reading best_score")
+    trace.best_epoch = _student(lambda: stopper.best_epoch, where, "reading best_epoch")
     if restore and trace.best_epoch is not None:  # restore needs a saved state
         trace.shares_memory = _shares_memory(stopper, model)
-        _attempt(lambda: stopper.restore(model), where, "restore")
+        _student(lambda: stopper.restore(model), where, "restore")
         first = _epoch_of(model)
         # Training goes on after a restore: the saved copy must not follow the model.
         _set_epoch(model, AFTER_RESTORE)
-        _attempt(lambda: stopper.restore(model), where, "a second restore")
+        _student(lambda: stopper.restore(model), where, "a second restore")
         trace.restored = (first, _epoch_of(model))
     return trace
 
 
-def _attempt(action, where, what):
-    try:
-        return action()
-    except NotImplementedError:
-        raise AssertionError(f"{where}: {NAME} is not implemented yet ({what} raised NotImplementedError).") from None
-    except AttributeError as error:
-        raise AssertionError(f"{where}: {what} raised AttributeError: {error}") from None
-    except Exception as error:  # noqa: BLE001 - reported to the student
-        raise AssertionError(f"{where}: {what} raised {type(error).__name__}: {error}") from None
+def _student(action, where, what):
+    """Run ``action``, which calls the student's class (``what`` says which part), and return its value."""
+    called = call_student(action, (), where=f"{where} ({what})", copy=False)
+    if isinstance(called.error, NotImplementedError):
+        # The class, not "the function": say which part is still a stub.
+        Failure(where, summary=f"{NAME} is not implemented yet ({what} raised NotImplementedError).").fail()
+    return called.result()
 
 
 def _shares_memory(stopper, model) -> bool:
@@ -347,6 +406,7 @@ def _same(got, want) -> bool:
         return False
 
 
+@check
 def check_early_stopping(cls, metrics, *, restore=False, **options) -> Report:
     """Run ``cls(**options)`` on the scripted curve ``metrics`` and compare with the reference.
 
@@ -357,21 +417,19 @@ def check_early_stopping(cls, metrics, *, restore=False, **options) -> Report:
     """
     metrics = list(metrics)
     where = _describe(metrics, options)
-    with quiet():
-        expected = _run(EarlyStopping, metrics, options, restore, where)
-        actual = _run(cls, metrics, options, restore, where)
-        problems = _explain(actual, expected, metrics, options, restore)
-        if problems:
-            raise AssertionError(_message(where, problems, _diagnose(cls, actual, metrics, options, restore)))
+    expected = _run(EarlyStopping, metrics, options, restore, where)
+    actual = _run(cls, metrics, options, restore, where)
+    problems = _explain(actual, expected, metrics, options, restore)
+    if problems:
+        Failure(where, problems=tuple(problems), mistake=_diagnose(cls, actual, expected, metrics, options, restore)
+                ).fail()
     stop = f"stopped at epoch {len(actual.returns) - 1}" if actual.returns[-1:] == [True] else "did not stop"
-    return Report(f"{where}: {stop}, best_epoch={actual.best_epoch}", ["cpu"]).show()
+    return Report(f"{where}: {stop}, best_epoch={actual.best_epoch}", ["cpu"])
 
 
 # Curves on which every planted mistake behaves differently from every other
 # one: a student's class is named after a mistake only if it behaves like it on
-# all of them (or, failing that, if it is the only one that matches the curve
-# that failed).
-NAN = float("nan")
+# all of them, and on the curve that failed.
 PROBES = (
     ([1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9, 0.6], dict(patience=2)),
     ([1.0, 1.1, 0.9, 1.0, 0.95, 0.8, 0.85, 0.9, 0.95, 0.5], dict(patience=2)),
@@ -385,49 +443,39 @@ PROBES = (
 )
 
 
-def _diagnose(cls, actual: _Trace, metrics, options, restore) -> str | None:
+def _diagnose(cls, actual: _Trace, expected: _Trace, metrics, options, restore) -> str | None:
     if restore and actual.shares_memory:
-        return SHARED_STATE
-    scenarios = [(metrics, options)] + list(PROBES)
-    students = [actual] + [_try_run(cls, m, o, restore) for m, o in PROBES]
-    on_this_curve = []
-    for variant in VARIANTS:
-        wrongs = [_try_run(variant.function, m, o, restore) for m, o in scenarios]
-        matches = [w is not None and s is not None and w.key() == s.key() for w, s in zip(wrongs, students)]
-        if all(matches):
-            return variant.mistake
-        if matches[0]:
-            on_this_curve.append(variant.mistake)
-    return on_this_curve[0] if len(set(on_this_curve)) == 1 else None
+        return SHARED_STATE.words
+    # A class's result is what a caller sees on the failing curve and on every probe.
+    run = lambda c: (_key(c, metrics, options, restore),) + tuple(_key(c, m, o, restore) for m, o in PROBES)  # noqa: E731
+    agree = lambda a, b: all(x is not None and x == y for x, y in zip(a, b))  # noqa: E731
+    student = (actual.key(),) + tuple(_key(cls, m, o, restore) for m, o in PROBES)
+    reference = (expected.key(),) + tuple(_key(EarlyStopping, m, o, restore) for m, o in PROBES)
+    mistake = diagnose(student, reference, MISTAKES, run, agree)
+    return mistake.words if mistake else None
 
 
-def _try_run(cls, metrics, options, restore) -> _Trace | None:
+def _key(cls, metrics, options, restore):
+    """What a caller sees of ``cls`` on one curve, or None if it fails to run."""
     try:
-        return _run(cls, metrics, options, restore, "")
-    except AssertionError:
+        return _run(cls, metrics, options, restore, "").key()
+    except CheckFailed:
         return None
 
 
-def _message(where, problems, mistake) -> str:
-    lines = [f"{where}:"] + [f"- {p}" for p in problems]
-    if mistake:
-        lines.append(f"Likely mistake: {mistake}")
-    return "\n".join(lines)
-
-
+@check
 def check_early_stopping_rejects_mode(cls, mode="mean") -> Report:
     """Check that a mode other than "min" or "max" raises ValueError."""
     where = f"{NAME}(mode={mode!r})"
-    with quiet():
-        try:
-            cls(mode=mode)
-        except ValueError:
-            return Report(where, ["cpu"]).show()
-        except NotImplementedError:
-            raise AssertionError(f"{where}: {NAME} is not implemented yet (it raised NotImplementedError).") from None
-        except Exception as error:  # noqa: BLE001 - reported to the student
-            raise AssertionError(f"{where} raised {type(error).__name__}: {error}; expected ValueError.") from None
-    raise AssertionError(f"{where} was created; expected ValueError.\nLikely mistake: {BAD_MODE}")
+    called = call_student(lambda: cls(mode=mode), (), where=where)
+    if isinstance(called.error, ValueError):
+        return Report(where, ["cpu"])
+    if isinstance(called.error, NotImplementedError):
+        called.result()
+    if called.failure is not None:
+        Failure(where, summary=f"{called.failure.summary}; expected ValueError.").fail()
+    Failure(where, summary="it was created; expected ValueError.", mistake=BAD_MODE.words).fail()
 
-# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+
+# Trust this module and what it uses, before any student code runs (see autograder.core.integrity).
 integrity.trust_package()

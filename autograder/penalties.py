@@ -11,56 +11,26 @@ PyTorch has no function for these penalties, so the contract is the course's:
 * The result is a 0-dimensional tensor on the parameters' device, differentiable
   with respect to every parameter; an empty iterable gives ``torch.tensor(0.0)``.
 
-The reference is ``penalty`` below. The checks hand the student's function a
+The reference is ``penalty`` below; ``_penalty`` re-implements it with one
+keyword switch per known mistake. The checks hand the student's function a
 generator, never a list, so that iterating over it twice is caught.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import torch
 from torch import nn
 
 from .core import integrity
-from .core.harness import Report, Variant, check_against_reference, quiet
+from .core.calling import call_student
+from .core.checks import Report, check, check_against_reference
+from .core.failure import Failure
+from .core.mistakes import DETACHED, Mistake, Planted, catch, diagnose
 
 KINDS = ("l1", "l2")
-
-# Mistakes named in failure messages.
-SQUARES_IN_L1 = (
-    "the weights are squared. The L1 penalty is the sum of absolute values, "
-    "Σ|w| (torch.abs); Σw² is the L2 penalty."
-)
-ABS_IN_L2 = (
-    "the penalty sums absolute values. The L2 penalty is the sum of squares, "
-    "Σw² (w ** 2); Σ|w| is the L1 penalty."
-)
-NORM_IN_L2 = (
-    "the penalty is the L2 norm √(Σw²). The L2 penalty is Σw², without the square root."
-)
-HALF_IN_L2 = (
-    "the penalty is multiplied by 1/2. This exercise's penalty is Σw² alone: "
-    "any constant factor belongs to λ, which the caller applies."
-)
-MEAN = (
-    "each tensor is averaged (.mean()) instead of summed. The penalty sums over "
-    "every element of every tensor: use .sum()."
-)
-FIRST_ONLY = (
-    "only the first tensor is penalized. Add up the penalty of every tensor the "
-    "iterable yields (is there a `return` inside the loop?)."
-)
-ITERATED_TWICE = (
-    "the parameters are iterated over twice. A generator such as model.parameters() "
-    "is empty the second time: loop over it once, or make a list of it first."
-)
-DETACHED = (
-    "the penalty is cut off from autograd ({how}), so training would not shrink "
-    "the weights. Compute it with torch operations and return the tensor."
-)
-EMPTY = (
-    "the sum of nothing is Python's int 0, not a tensor. Start the sum from "
-    "torch.tensor(0.0) so that the result is always a tensor."
-)
 
 
 def penalty(parameters, kind: str = "l1") -> torch.Tensor:
@@ -69,44 +39,129 @@ def penalty(parameters, kind: str = "l1") -> torch.Tensor:
     return sum((elementwise(p).sum() for p in parameters), torch.tensor(0.0))
 
 
-def _wrong_penalty(parameters, kind, mistake):
-    """The penalty with one known mistake, for naming a student's mistake."""
-    parameters = iter(parameters)
-    if mistake == "iterated_twice":
-        count = sum(1 for _ in parameters)  # exhausts a generator
-        return torch.tensor(0.0) + 0 * count
-    if mistake == "first_only":
-        parameters = [next(parameters)]
-    elementwise = {
-        "squares": torch.square, "abs": torch.abs, "mean": torch.abs if kind == "l1" else torch.square,
-        "norm": torch.square, "half": torch.square, "first_only": torch.abs if kind == "l1" else torch.square,
-    }[mistake]
-    reduce = torch.mean if mistake == "mean" else torch.sum
-    total = sum((reduce(elementwise(p)) for p in parameters), torch.tensor(0.0))
-    if mistake == "norm":
-        return total.sqrt()
-    if mistake == "half":
-        return 0.5 * total
-    return total
+def _penalty(parameters, kind="l1", *, swapped=False, square_root=False, half=False, averaged=False,
+             first_only=False, iterated_twice=False, tensor_norms=False, weights_only=False,
+             python_sum=False, as_float=False, as_numpy=False, detached=False):
+    """The penalty again, with a switch for each known mistake, to name a student's."""
+    if iterated_twice:
+        sum(1 for _ in parameters)  # exhausts a generator
+    tensors = list(parameters)
+    if first_only:
+        tensors = tensors[:1]
+    if weights_only:
+        tensors = [p for p in tensors if p.dim() > 1]
+    absolute = (kind == "l1") != swapped
+
+    def each(p):
+        if tensor_norms:
+            return torch.norm(p)  # √Σw² of one tensor
+        values = p.abs() if absolute else p.square()
+        return values.mean() if averaged else values.sum()
+
+    total = sum(each(p) for p in tensors) if python_sum else sum((each(p) for p in tensors), torch.tensor(0.0))
+    if square_root:
+        total = total.sqrt()
+    if half:
+        total = 0.5 * total
+    if as_float:
+        return total.item()
+    if as_numpy:
+        return total.detach().numpy()
+    return total.detach() if detached else total
 
 
-def _from_tensors(function):
-    """``function(parameters)`` called as ``f(*tensors)``, with the tensors as a generator."""
-    return lambda *tensors: function(t for t in tensors)
+# --- the mistakes ----------------------------------------------------------------------
+
+SQUARES_IN_L1 = Mistake(
+    "penalties.squares_in_l1",
+    "the weights are squared. The L1 penalty is the sum of absolute values, Σ|w| (torch.abs); Σw² is the L2 "
+    "penalty.",
+)
+ABS_IN_L2 = Mistake(
+    "penalties.abs_in_l2",
+    "the penalty sums absolute values. The L2 penalty is the sum of squares, Σw² (w ** 2); Σ|w| is the L1 "
+    "penalty.",
+)
+NORM_IN_L2 = Mistake(
+    "penalties.norm_in_l2", "the penalty is the L2 norm √(Σw²). The L2 penalty is Σw², without the square root."
+)
+TENSOR_NORMS = Mistake(
+    "penalties.tensor_norms",
+    "the penalty adds up each tensor's Euclidean norm, torch.norm(p) = √(Σw²). {rule}",
+)
+HALF_IN_L2 = Mistake(
+    "penalties.half_in_l2",
+    "the penalty is multiplied by 1/2. This exercise's penalty is Σw² alone: any constant factor belongs to "
+    "λ, which the caller applies.",
+)
+MEAN = Mistake(
+    "penalties.mean",
+    "each tensor is averaged (.mean()) instead of summed. The penalty sums over every element of every "
+    "tensor: use .sum().",
+)
+FIRST_ONLY = Mistake(
+    "penalties.first_only",
+    "only the first tensor is penalized. Add up the penalty of every tensor the iterable yields (is there a "
+    "`return` inside the loop?).",
+)
+WEIGHTS_ONLY = Mistake(
+    "penalties.weights_only",
+    "only the tensors with more than one dimension (the weight matrices) are penalized; the biases are "
+    "skipped. Penalize every tensor the iterable yields: a caller who wants only the weights passes only "
+    "the weights.",
+)
+ITERATED_TWICE = Mistake(
+    "penalties.iterated_twice",
+    "the parameters are iterated over twice. A generator such as model.parameters() is empty the second "
+    "time: loop over it once, or make a list of it first.",
+)
+EMPTY = Mistake(
+    "penalties.empty",
+    "the sum of nothing is Python's int 0, not a tensor. Start the sum from torch.tensor(0.0) so that the "
+    "result is always a tensor.",
+)
+NUMBER = "it returns a Python {type}: .item() and float() leave autograd"
+NUMPY = "it returns a NumPy value: NumPy operations are not recorded by autograd"
+NO_GRAD = ("the result does not require grad: no .detach(), .item(), .data, torch.tensor(...), NumPy or "
+           "torch.no_grad()")
 
 
-def _variants(kind: str) -> tuple[Variant, ...]:
-    mistakes = {
-        "l1": [("squares", SQUARES_IN_L1)],
-        "l2": [("abs", ABS_IN_L2), ("norm", NORM_IN_L2), ("half", HALF_IN_L2)],
-    }[kind] + [("mean", MEAN), ("first_only", FIRST_ONLY), ("iterated_twice", ITERATED_TWICE)]
-    return tuple(
-        Variant(text, _from_tensors(lambda ps, m=mistake: _wrong_penalty(ps, kind, m)))
-        for mistake, text in mistakes
+def _detached(how: str) -> Mistake:
+    return DETACHED(what="penalty", how=how, consequence="training would not shrink the weights")
+
+
+def _planted(mistake, kind, *catches, **switch) -> Planted:
+    return Planted(mistake, partial(_penalty, kind=kind, **switch), catches)
+
+
+def _mistakes(kind: str, *specific: tuple) -> tuple[Planted, ...]:
+    """The planted mistakes of one kind: its own, and those both kinds share."""
+    compared = (catch("check_penalty", kind), catch("check_penalty_of_model", kind))
+    shared = (
+        (MEAN, dict(averaged=True)), (FIRST_ONLY, dict(first_only=True)), (WEIGHTS_ONLY, dict(weights_only=True)),
+        (ITERATED_TWICE, dict(iterated_twice=True)),
+    )
+    planted = [_planted(mistake, kind, *compared, **switch) for mistake, switch in specific + shared]
+    return tuple(planted) + (
+        _planted(EMPTY, kind, catch("check_penalty_of_nothing", kind), python_sum=True),
+        _planted(_detached(NUMBER.format(type="float")), kind, catch("check_penalty", kind), as_float=True),
+        _planted(_detached(NUMPY), kind, catch("check_penalty", kind), as_numpy=True),
+        _planted(_detached(NO_GRAD), kind, catch("check_penalty", kind, gradients=True), detached=True),
     )
 
 
-VARIANTS = {kind: _variants(kind) for kind in KINDS}
+MISTAKES_BY_KIND = {
+    "l1": _mistakes(
+        "l1", (SQUARES_IN_L1, dict(swapped=True)),
+        (TENSOR_NORMS(rule="The L1 penalty is Σ|w|: p.abs().sum(), or torch.norm(p, p=1)."), dict(tensor_norms=True)),
+    ),
+    "l2": _mistakes(
+        "l2", (ABS_IN_L2, dict(swapped=True)), (NORM_IN_L2, dict(square_root=True)), (HALF_IN_L2, dict(half=True)),
+        (TENSOR_NORMS(rule="The L2 penalty is Σw², without square roots: p.square().sum()."),
+         dict(tensor_norms=True)),
+    ),
+}
+MISTAKES = MISTAKES_BY_KIND["l1"] + MISTAKES_BY_KIND["l2"]
 
 
 def make_parameters(shapes=((4, 3), (4,), (2, 4), (2,)), *, dtype=torch.float32, seed=0, zeros=False) -> dict:
@@ -132,14 +187,14 @@ def _name(kind: str) -> str:
     return f"{kind}_penalty"
 
 
+def _from_tensors(function):
+    """``function(parameters)`` called as ``f(*tensors)``, with the tensors as a generator."""
+    return lambda *tensors: function(t for t in tensors)
+
+
 def _call(student, parameters, where: str):
-    """Call the student's function; make every failure an AssertionError that says what to do."""
-    try:
-        return student(parameters)
-    except NotImplementedError:
-        raise AssertionError(f"{where}: the function is not implemented yet (it raised NotImplementedError).") from None
-    except Exception as error:  # noqa: BLE001 - reported to the student
-        raise AssertionError(f"{where} raised {type(error).__name__}: {error}") from None
+    """The student's penalty of ``parameters`` (passed as they are: a generator is consumed)."""
+    return call_student(student, [parameters], where=where, copy=False).result()
 
 
 def _precheck(student, kind: str, arguments: dict, gradients: bool) -> None:
@@ -150,39 +205,40 @@ def _precheck(student, kind: str, arguments: dict, gradients: bool) -> None:
     """
     tensors = [t.detach().clone().requires_grad_(True) for t in arguments.values()]
     where = f"{_name(kind)}(a generator of {len(tensors)} tensors that require grad)"
-    with quiet():
-        result = _call(student, (t for t in tensors), where)
-        expected = penalty(tensors, kind).item()
-    problem = _problem_with(result, expected, gradients)
-    if problem:
-        raise AssertionError(f"{where} {problem}")
+    result = _call(student, (t for t in tensors), where)
+    _fail_if_not_differentiable(result, penalty(tensors, kind).item(), gradients, where)
 
 
-def _problem_with(result, expected: float, gradients: bool) -> str | None:
-    """What is wrong with a result that cannot be compared as a tensor, or is detached."""
+def _fail_if_not_differentiable(result, expected: float, gradients: bool, where: str) -> None:
+    """Fail for a result that cannot be compared as a tensor, or is detached, naming why."""
     is_number = isinstance(result, (int, float)) and not isinstance(result, bool)
     is_numpy = type(result).__module__ == "numpy"
     if is_number or is_numpy or _is_scalar_tensor(result):
         value = float(result.detach()) if isinstance(result, torch.Tensor) else float(result)
         if value == 0.0 != expected:
-            return f"returned 0, expected {expected:.6g}.\nLikely mistake: {ITERATED_TWICE}"
+            Failure(where, summary=f"it returned 0, expected {expected:.6g}.", mistake=ITERATED_TWICE.words).fail()
     how = None
     if is_number:
-        how = f"it returns a Python {type(result).__name__}: .item() and float() leave autograd"
+        how = NUMBER.format(type=type(result).__name__)
     elif is_numpy:
-        how = "it returns a NumPy value: NumPy operations are not recorded by autograd"
+        how = NUMPY
     elif gradients and _is_scalar_tensor(result) and not result.requires_grad:
-        how = ("the result does not require grad: no .detach(), .item(), .data, torch.tensor(...), "
-               "NumPy or torch.no_grad()")
+        how = NO_GRAD
     if how:
-        return "returned a result that is not differentiable.\nLikely mistake: " + DETACHED.format(how=how)
-    return None
+        Failure(where, summary="it returned a result that is not differentiable.",
+                mistake=_detached(how).words).fail()
 
 
 def _is_scalar_tensor(value) -> bool:
     return isinstance(value, torch.Tensor) and value.numel() == 1
 
 
+def _as_student_called(planted: tuple[Planted, ...]) -> tuple[Planted, ...]:
+    """The planted penalties, called as the reference is: ``f(*tensors)``."""
+    return tuple(replace(p, function=_from_tensors(p.function)) for p in planted)
+
+
+@check
 def check_penalty(student, kind: str, *, gradients: bool = False, devices=None, **parameters) -> Report:
     """Compare ``student(generator of tensors)`` with Σ|w| or Σw² (see ``make_parameters``).
 
@@ -193,11 +249,17 @@ def check_penalty(student, kind: str, *, gradients: bool = False, devices=None, 
     _precheck(student, kind, arguments, gradients)
     return check_against_reference(
         _from_tensors(student), _from_tensors(lambda ps: penalty(ps, kind)), arguments,
-        name=name, grad_wrt=tuple(arguments) if gradients else (), variants=VARIANTS[kind],
-        devices=devices,
-    ).show()
+        name=name, grad_wrt=tuple(arguments) if gradients else (),
+        planted=_as_student_called(MISTAKES_BY_KIND[kind]), devices=devices,
+    )
 
 
+def _close(result, expected: torch.Tensor) -> bool:
+    return (isinstance(result, torch.Tensor) and result.shape == expected.shape
+            and bool(torch.allclose(result.detach(), expected, rtol=1e-5, atol=1e-6)))
+
+
+@check
 def check_penalty_of_model(student, kind: str) -> Report:
     """Check ``student(model.parameters())`` on a small network, and a weights-only list.
 
@@ -215,38 +277,34 @@ def check_penalty_of_model(student, kind: str) -> Report:
         ),
     }
     report = Report(f"{name}(model.parameters()) for nn.Sequential(Linear(5, 4), Tanh(), Linear(4, 3))", ["cpu"])
-    with quiet():
-        for what, parameters in cases.items():
-            where = f"{name}({what})"
-            penalized = list(parameters())
-            model.zero_grad(set_to_none=True)
-            result = _call(student, parameters(), where)
-            expected = penalty(penalized, kind)
-            problem = _problem_with(result, expected.item(), gradients=True)
-            if problem:
-                raise AssertionError(f"{where} {problem}")
-            if not isinstance(result, torch.Tensor) or result.shape != ():
-                raise AssertionError(f"{where} returned {_describe(result)}; expected a 0-dimensional tensor.")
-            if not torch.allclose(result.detach(), expected, rtol=1e-5, atol=1e-6):
-                mistake = _match_variant(kind, penalized, result)
-                raise AssertionError(
-                    f"{where} returned {result.item():.6g}, expected {expected.item():.6g}."
-                    + (f"\nLikely mistake: {mistake}" if mistake else "")
-                )
-            result.backward()
-            penalized_ids = {id(q) for q in penalized}
-            for n, p in model.named_parameters():
-                if id(p) not in penalized_ids:
-                    if p.grad is not None and bool(p.grad.ne(0).any()):
-                        raise AssertionError(f"{where}: {n} is not in the iterable, but its gradient is not zero.")
-                    continue
-                wanted = (p.sign() if kind == "l1" else 2 * p).detach()
-                if p.grad is None or not torch.allclose(p.grad, wanted, rtol=1e-5, atol=1e-6):
-                    rule = "sign(w)" if kind == "l1" else "2w"
-                    raise AssertionError(
-                        f"{where}: after .backward(), {n}.grad is not the gradient of the penalty, {rule}."
-                    )
-    return report.show()
+    for what, parameters in cases.items():
+        where = f"{name}({what})"
+        penalized = list(parameters())
+        model.zero_grad(set_to_none=True)
+        result = _call(student, parameters(), where)
+        expected = penalty(penalized, kind)
+        _fail_if_not_differentiable(result, expected.item(), True, where)
+        if not isinstance(result, torch.Tensor) or result.shape != ():
+            Failure(where, summary=f"it returned {_describe(result)}; expected a 0-dimensional tensor.").fail()
+        if not _close(result, expected):
+            detached = [t.detach() for t in penalized]
+            mistake = diagnose(result, expected, MISTAKES_BY_KIND[kind],
+                               run=lambda function: function(t for t in detached), agree=_close)
+            Failure(where, summary=f"it returned {result.item():.6g}, expected {expected.item():.6g}.",
+                    mistake=mistake.words if mistake else None).fail()
+        call_student(result.backward, (), where=f"{where}.backward()", copy=False).result()
+        penalized_ids = {id(q) for q in penalized}
+        for n, p in model.named_parameters():
+            if id(p) not in penalized_ids:
+                if p.grad is not None and bool(p.grad.ne(0).any()):
+                    Failure(where, summary=f"{n} is not in the iterable, but its gradient is not zero.").fail()
+                continue
+            wanted = (p.sign() if kind == "l1" else 2 * p).detach()
+            if p.grad is None or not torch.allclose(p.grad, wanted, rtol=1e-5, atol=1e-6):
+                rule = "sign(w)" if kind == "l1" else "2w"
+                Failure(where, summary=f"after .backward(), {n}.grad is not the gradient of the penalty, {rule}."
+                        ).fail()
+    return report
 
 
 def _describe(value) -> str:
@@ -255,26 +313,19 @@ def _describe(value) -> str:
     return f"{value!r} (of type {type(value).__name__})"
 
 
-def _match_variant(kind, tensors, result) -> str | None:
-    for variant in VARIANTS[kind]:
-        wrong = variant.function(*[t.detach() for t in tensors])
-        if torch.allclose(result.detach(), wrong, rtol=1e-5, atol=1e-6):
-            return variant.mistake
-    return None
-
-
+@check
 def check_penalty_of_nothing(student, kind: str) -> Report:
     """Check that an empty iterable (an empty list, an empty generator) gives the tensor 0."""
     name = _name(kind)
-    with quiet():
-        for what, empty in (("[]", lambda: []), ("an empty generator", lambda: (t for t in ()))):
-            where = f"{name}({what})"
-            result = _call(student, empty(), where)
-            if isinstance(result, (int, float)) and not isinstance(result, bool) and result == 0:
-                raise AssertionError(f"{where} returned the Python {type(result).__name__} 0.\nLikely mistake: {EMPTY}")
-            if not isinstance(result, torch.Tensor) or result.shape != () or float(result) != 0.0:
-                raise AssertionError(f"{where} returned {_describe(result)}; expected torch.tensor(0.0).")
-    return Report(f"{name}([])", ["cpu"]).show()
+    for what, empty in (("[]", lambda: []), ("an empty generator", lambda: (t for t in ()))):
+        where = f"{name}({what})"
+        result = _call(student, empty(), where)
+        if isinstance(result, (int, float)) and not isinstance(result, bool) and result == 0:
+            Failure(where, summary=f"it returned the Python {type(result).__name__} 0.", mistake=EMPTY.words).fail()
+        if not isinstance(result, torch.Tensor) or result.shape != () or float(result) != 0.0:
+            Failure(where, summary=f"it returned {_describe(result)}; expected torch.tensor(0.0).").fail()
+    return Report(f"{name}([])", ["cpu"])
 
-# Trust this module and what it uses, before any student code runs (see autograder.integrity).
+
+# Trust this module and what it uses, before any student code runs (see autograder.core.integrity).
 integrity.trust_package()

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from autograder.core.failure import named_mistake
 from autograder.feature_scaling import (
-    MIN_MAX, STANDARD, check_fit_min_max, check_fit_standard, check_min_max_inverse,
+    DEVICE, MIN_MAX, MISTAKES, NOT_VALIDATED, ZERO_RANGE_DIVIDED, check_fit_min_max, check_fit_standard, check_min_max_inverse,
     check_min_max_rejects_bad_input, check_min_max_round_trip, check_min_max_transform,
     check_standard_inverse, check_standard_rejects_bad_input, check_standard_round_trip,
     check_standard_transform, make_split,
@@ -63,22 +64,30 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_a_correct_implementation_passes(case):
-    check_min_max_round_trip(*CORRECT_MIN_MAX, **case)
-    check_standard_round_trip(*CORRECT_STANDARD, **case)
-    check_fit_min_max(fit_min_max, **{k: v for k, v in case.items() if k != "test_rows"})
-    check_fit_standard(fit_standard, **{k: v for k, v in case.items() if k != "test_rows"})
-    check_min_max_transform(min_max_transform, **case)
-    check_standard_transform(standard_transform, **case)
-    check_min_max_inverse(min_max_inverse, **case)
-    check_standard_inverse(standard_inverse, **case)
+    fit_data = {k: v for k, v in case.items() if k != "test_rows"}
+    reports = [
+        check_min_max_round_trip(*CORRECT_MIN_MAX, **case),
+        check_standard_round_trip(*CORRECT_STANDARD, **case),
+        check_fit_min_max(fit_min_max, **fit_data),
+        check_fit_standard(fit_standard, **fit_data),
+        check_min_max_transform(min_max_transform, **case),
+        check_standard_transform(standard_transform, **case),
+        check_min_max_inverse(min_max_inverse, **case),
+        check_standard_inverse(standard_inverse, **case),
+    ]
+    # What the student reads under the cell: the call that passed, on NumPy's CPU.
+    assert all(report.devices == [DEVICE] and not report.notes for report in reports)
+    shape, dtype = case.get("shape", (8, 3)), np.dtype(case.get("dtype", np.float64))
+    assert reports[2].call == f"fit_min_max(X: {shape} {dtype})"
+    assert reports[0].call.startswith(f"fit_min_max(X_train: {shape} {dtype}), then min_max_transform")
 
 
 @pytest.mark.parametrize("X", [SEED_EXAMPLE, OUTLIER_EXAMPLE], ids=["seed", "outlier"])
 def test_the_seed_examples_pass(X):
-    check_fit_min_max(fit_min_max, X=X)
-    check_min_max_transform(min_max_transform, X_train=X)
-    check_fit_standard(fit_standard, X=X)
-    check_standard_transform(standard_transform, X_train=X)
+    reports = [check_fit_min_max(fit_min_max, X=X), check_min_max_transform(min_max_transform, X_train=X),
+               check_fit_standard(fit_standard, X=X), check_standard_transform(standard_transform, X_train=X)]
+    assert [r.devices for r in reports] == [[DEVICE]] * 4
+    assert reports[1].call == f"min_max_transform(X: {X.shape} {X.dtype}, data_min: (2,) float64, data_range: (2,) float64)"
 
 
 def test_the_seed_examples_match_the_printed_numbers():
@@ -90,8 +99,8 @@ def test_the_seed_examples_match_the_printed_numbers():
 
 
 def test_the_bad_input_checks():
-    check_min_max_rejects_bad_input(*CORRECT_MIN_MAX)
-    check_standard_rejects_bad_input(*CORRECT_STANDARD)
+    assert check_min_max_rejects_bad_input(*CORRECT_MIN_MAX).devices == [DEVICE]
+    assert check_standard_rejects_bad_input(*CORRECT_STANDARD).devices == [DEVICE]
     lenient = lambda X, a, b: (np.asarray(X, dtype=np.float64) - a) / b  # noqa: E731
     with pytest.raises(AssertionError, match="returned normally; expected it to raise ValueError for an X 1-D"):
         check_min_max_rejects_bad_input(fit_min_max, lenient, min_max_inverse)
@@ -114,64 +123,11 @@ def _round_trip(scaling, position, function, **data):
     return check(*functions, shape=(6, 3), seed=8, **data)
 
 
-# Each planted mistake and the call (as in a notebook test) that must catch it.
-CAUGHT_BY = {
-    # fits
-    (MIN_MAX, "fit", "the statistics are computed over the wrong axis"): lambda f: check_fit_min_max(f, shape=(8, 3)),
-    (MIN_MAX, "fit", "data_range holds the column maximum"): lambda f: check_fit_min_max(f, X=SEED_EXAMPLE),
-    (MIN_MAX, "fit", "data_range of a constant column is set to 1"): lambda f: _round_trip(
-        MIN_MAX, 0, f, constant_columns=(1,)),
-    (STANDARD, "fit", "the statistics are computed over the wrong axis"): lambda f: check_fit_standard(f, shape=(8, 3)),
-    (STANDARD, "fit", "scale is the sample standard deviation"): lambda f: check_fit_standard(f, X=SEED_EXAMPLE),
-    (STANDARD, "fit", "scale is the variance"): lambda f: check_fit_standard(f, X=SEED_EXAMPLE),
-    (STANDARD, "fit", "the scale of a constant column is 0"): lambda f: _round_trip(
-        STANDARD, 0, f, constant_columns=(1,)),
-    (STANDARD, "fit", "the variance is computed as mean(X**2)"): lambda f: check_fit_standard(
-        f, shape=(200, 4), loc=1e8, seed=62),
-    # transforms
-    (MIN_MAX, "transform", "the statistics are recomputed"): lambda f: _split_check(check_min_max_transform, f),
-    (MIN_MAX, "transform", "a constant column (data_range 0) gives NaN or inf"): lambda f: _round_trip(
-        MIN_MAX, 1, f, constant_columns=(1,)),
-    (MIN_MAX, "transform", "it divides by the column maximum"): lambda f: check_min_max_transform(f, X_train=SEED_EXAMPLE),
-    (STANDARD, "transform", "the statistics are recomputed"): lambda f: _split_check(check_standard_transform, f),
-    # inverses
-    (MIN_MAX, "inverse", "the inverse subtracts the shift"): lambda f: _split_check(check_min_max_inverse, f),
-    (MIN_MAX, "inverse", "the inverse adds the shift back before multiplying"): lambda f: _split_check(
-        check_min_max_inverse, f),
-    (MIN_MAX, "inverse", "the inverse multiplies by a zero data_range"): lambda f: _round_trip(
-        MIN_MAX, 2, f, constant_columns=(1,)),
-    (STANDARD, "inverse", "the inverse subtracts the shift"): lambda f: _split_check(check_standard_inverse, f),
-    (STANDARD, "inverse", "the inverse adds the shift back before multiplying"): lambda f: _split_check(
-        check_standard_inverse, f),
-}
-
-VARIANTS = [
-    (scaling, step, variant)
-    for scaling in (MIN_MAX, STANDARD)
-    for step, variants in (("fit", scaling.fit_variants), ("transform", scaling.transform_variants),
-                           ("inverse", scaling.inverse_variants))
-    for variant in variants
-]
-
-
-@pytest.mark.parametrize("scaling, step, variant", VARIANTS,
-                         ids=[f"{s.fit}-{step}-{v.mistake[:30]}" for s, step, v in VARIANTS])
-def test_each_wrong_variant_is_caught_and_named(scaling, step, variant):
-    catch = next(call for (s, st, prefix), call in CAUGHT_BY.items()
-                 if s is scaling and st == step and variant.mistake.startswith(prefix))
-    with pytest.raises(AssertionError) as raised:
-        catch(variant.function)
-    assert f"Likely mistake: {variant.mistake}" in str(raised.value)
-
-
-def test_every_variant_is_listed_once():
-    assert len(CAUGHT_BY) == len(VARIANTS)
-
-
 def test_a_variant_passes_where_its_mistake_makes_no_difference():
     # Without a constant column, forgetting to replace a zero divisor changes nothing.
-    no_replacement = MIN_MAX.transform_variants[1].function
-    _split_check(check_min_max_transform, no_replacement)
+    no_replacement = next(p.function for p in MIN_MAX.transform_mistakes if p.mistake is ZERO_RANGE_DIVIDED)
+    report = _split_check(check_min_max_transform, no_replacement)
+    assert report.devices == [DEVICE]
 
 
 # --- what a student sees for results of the wrong kind ---------------------------------------
@@ -212,7 +168,7 @@ def test_changing_an_argument_in_place_is_refused():
         data_range[data_range == 0] = 1
         return (matrix(X) - data_min) / data_range
 
-    _split_check(check_min_max_transform, in_place_transform)  # no zero, nothing changes
+    assert _split_check(check_min_max_transform, in_place_transform).devices == [DEVICE]  # no zero, no change
     with pytest.raises(AssertionError, match="changed its argument data_range in place"):
         _round_trip(MIN_MAX, 1, in_place_transform, constant_columns=(1,))
 
@@ -242,3 +198,43 @@ def test_the_split_has_different_statistics():
     X_train, X_test = make_split((8, 3), test_rows=5, seed=2)
     assert not np.allclose(X_train.mean(0), X_test.mean(0))
     assert not np.allclose(X_train.std(0), X_test.std(0))
+
+
+def test_a_fit_that_does_not_validate_x_is_named():
+    def lenient_fit(X):
+        X = np.asarray(X, dtype=np.float64)
+        return X.min(0), X.max(0) - X.min(0)
+
+    with pytest.raises(AssertionError) as raised:
+        check_min_max_rejects_bad_input(lenient_fit, min_max_transform, min_max_inverse)
+    assert named_mistake(str(raised.value)) == NOT_VALIDATED.words
+
+
+def test_students_operator_precedence_mistake_is_named():
+    def no_parentheses(X, mean, scale):
+        return matrix(X) - mean / scale
+
+    with pytest.raises(AssertionError) as raised:
+        _split_check(check_standard_transform, no_parentheses)
+    assert "Likely mistake: the shift is divided, not the difference: X - mean / scale" in str(raised.value)
+
+
+def test_an_unnamed_wrong_result_gets_a_generic_hint():
+    # Twice the right answer matches no declared mistake, but its shape says what is off.
+    with pytest.raises(AssertionError) as raised:
+        _split_check(check_standard_transform, lambda X, mean, scale: 2 * standard_transform(X, mean, scale))
+    message = str(raised.value)
+    assert named_mistake(message) is None
+    assert "Hint: the output is off by a constant factor of 2" in message
+
+
+def test_every_planted_mistake_is_caught_and_named():
+    # The module's catalog, checked as the generated catalog test does.
+    import autograder.feature_scaling as module
+
+    for planted in MISTAKES:
+        assert planted.caught_by
+        for catch in planted.caught_by:
+            with pytest.raises(AssertionError) as raised:
+                getattr(module, catch.check)(planted.function, *catch.args, **catch.kwargs)
+            assert named_mistake(str(raised.value)) == planted.words

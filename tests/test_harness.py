@@ -1,4 +1,4 @@
-"""The comparison harness on a simple operation: what it reports, and how."""
+"""The checking core on a simple operation: what it reports, and how."""
 
 import sys
 import warnings
@@ -6,7 +6,8 @@ import warnings
 import pytest
 import torch
 
-from autograder import Variant, check_against_reference, check_raises
+from autograder import Mistake, Planted, check_against_reference, check_raises
+from autograder.core.failure import named_mistake
 from autograder.core.devices import SIMULATED_CUDA, available_devices
 
 
@@ -66,28 +67,37 @@ def test_a_value_mismatch_reports_where_by_how_much_and_the_tolerance():
 
 
 def test_a_matching_wrong_variant_is_named():
-    variants = (
-        Variant("the weight is applied twice.", lambda input, weight: input * weight * weight),
-        Variant("the weight is ignored.", lambda input, weight: input),
+    planted = (
+        Planted(Mistake("weight_twice", "the weight is applied twice."), lambda input, weight: input * weight * weight),
+        Planted(Mistake("weight_ignored", "the weight is ignored."), lambda input, weight: input),
     )
-    message = failure(lambda input, weight: input, variants=variants)
+    message = failure(lambda input, weight: input, planted=planted)
     assert message.endswith("Likely mistake: the weight is ignored.")
-    # A wrong result that matches no variant names no mistake.
-    assert "Likely mistake" not in failure(lambda input, weight: input + 1, variants=variants)
+    assert named_mistake(message) == "the weight is ignored."
+    # A wrong result that matches no planted mistake names none, but still gets a clue.
+    message = failure(lambda input, weight: input * weight + 1, planted=planted)
+    assert named_mistake(message) is None
+    assert "Hint: the output is off by a constant 1" in message
+
+
+def test_a_planted_mistake_that_agrees_with_the_reference_names_nothing():
+    same = (Planted(Mistake("commuted", "the factors are swapped."), lambda input, weight: weight * input),)
+    assert named_mistake(failure(lambda input, weight: 2 * input * weight, planted=same)) is None
 
 
 def test_exceptions_from_the_student_become_assertion_errors():
     def broken(input, weight):
         raise IndexError("index 7 is out of bounds")
 
-    assert "scale(input: (4, 3) float32, weight: (3,) float32) on cpu raised IndexError: index 7" in failure(broken)
+    message = failure(broken)
+    assert message == "scale(input: (4, 3) float32, weight: (3,) float32) on cpu: it raised IndexError: index 7 is out of bounds"
 
 
 def test_an_unimplemented_function_says_so():
     def stub(input, weight):
         raise NotImplementedError()
 
-    assert "not implemented yet" in failure(stub)
+    assert failure(stub).endswith("on cpu: the function is not implemented yet (it raised NotImplementedError).")
 
 
 def test_gradients_are_compared_and_a_detached_output_is_named():
@@ -114,7 +124,8 @@ def test_in_place_state_is_compared():
         return input.clone()
 
     args = {"input": torch.ones(2, 3), "state": torch.zeros(3)}
-    check_against_reference(update, update, args, name="update", state=("state",))
+    assert check_against_reference(update, update, args, name="update", state=("state",)).devices == available_devices()
+    assert args["state"].eq(0).all(), "the check works on copies of the arguments"
     with pytest.raises(AssertionError, match="state after the call differs from the reference in 3 of 3"):
         check_against_reference(forgets_the_update, update, args, name="update", state=("state",))
 
@@ -127,8 +138,9 @@ def test_nothing_reaches_stderr_and_warnings_are_not_raised(capfd):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning escaping the harness would raise here
-        check(noisy)
+        report = check(noisy)
     assert capfd.readouterr().err == ""
+    assert report.devices == available_devices()
 
 
 def test_a_function_that_calls_the_forbidden_reference_fails():
@@ -145,7 +157,7 @@ def test_check_raises():
     assert check_raises(rejects, args, ValueError, name="f", when="for one value").devices
     with pytest.raises(AssertionError, match="returned normally; expected it to raise ValueError for one value"):
         check_raises(lambda input: input, args, ValueError, name="f", when="for one value")
-    with pytest.raises(AssertionError, match="raised TypeError: nope; expected ValueError"):
+    with pytest.raises(AssertionError, match="it raised TypeError: nope; expected ValueError x"):
         check_raises(lambda input: (_ for _ in ()).throw(TypeError("nope")), args, ValueError, name="f", when="x")
 
 
@@ -161,7 +173,7 @@ def test_simulation_catches_a_tensor_created_on_the_cpu():
         return input * weight + torch.zeros(input.shape[1])[None, :] * torch.ones(4, 1)
 
     # Correct on the CPU...
-    check(cpu_tensor, devices=["cpu"])
+    assert check(cpu_tensor, devices=["cpu"]).devices == ["cpu"]
     # ... but not on a GPU.
     message = failure(cpu_tensor, devices=SIM)
     assert "on a simulated GPU: it mixes devices" in message
@@ -236,4 +248,4 @@ def test_a_pass_is_refused_when_a_trusted_function_was_replaced(monkeypatch):
         report.show()
     monkeypatch.undo()
     assert integrity.replaced() == []
-    report.show()
+    assert report.show() is report

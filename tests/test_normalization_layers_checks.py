@@ -1,5 +1,7 @@
-"""The normalization-layer checks: a correct implementation passes, each known mistake is caught and named.
+"""The normalization-layer checks: a correct implementation passes on every device; wrong ones are refused.
 
+That each planted mistake is caught and named is proven for every exercise by
+``test_catalog.py``, from the declarations in ``autograder.normalization_layers``.
 The correct implementations are the solution notebook's own code. They are
 also run on the sample inputs of PyTorch's OpInfo tests for these operations
 (``sample_inputs_layer_norm`` and the others in
@@ -19,13 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch.testing import make_tensor
 
-from autograder.core.devices import SIMULATED_CUDA
+from autograder.core.devices import SIMULATED_CUDA, available_devices
+from autograder.core.failure import CheckFailed, named_mistake
+from autograder.core.mistakes import EPS_OUTSIDE_SQRT
 from autograder.normalization_layers import (
-    GROUP_NORM_VARIANTS,
-    INSTANCE_NORM_VARIANTS,
-    LAYER_NORM_VARIANTS,
-    RMS_NORM_VARIANTS,
-    _instance_norm,
+    MISTAKES,
+    STD_PLUS_EPS,
     check_group_norm,
     check_group_norm_rejects_indivisible_channels,
     check_instance_norm,
@@ -44,10 +45,10 @@ layer_norm, group_norm = SOLUTION["layer_norm"], SOLUTION["group_norm"]
 instance_norm, rms_norm = SOLUTION["instance_norm"], SOLUTION["rms_norm"]
 
 CHECKS = {
-    "layer_norm": (check_layer_norm, layer_norm, LAYER_NORM_VARIANTS),
-    "group_norm": (check_group_norm, group_norm, GROUP_NORM_VARIANTS),
-    "instance_norm": (check_instance_norm, instance_norm, INSTANCE_NORM_VARIANTS),
-    "rms_norm": (check_rms_norm, rms_norm, RMS_NORM_VARIANTS),
+    "layer_norm": (check_layer_norm, layer_norm),
+    "group_norm": (check_group_norm, group_norm),
+    "instance_norm": (check_instance_norm, instance_norm),
+    "rms_norm": (check_rms_norm, rms_norm),
 }
 
 # Arguments of the make_*_arguments builders, several shapes for each function.
@@ -65,11 +66,13 @@ CASES = {
 
 @pytest.mark.parametrize("name", CHECKS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_solutions_pass(name, dtype):
-    check, solution, _ = CHECKS[name]
+def test_the_solutions_pass_on_every_device(name, dtype):
+    check, solution = CHECKS[name]
     for case in CASES[name]:
-        check(solution, dtype=dtype, gradients=True, **case)
-        check(solution, dtype=dtype, affine=False, **case)
+        report = check(solution, dtype=dtype, gradients=True, **case)
+        assert report.devices == available_devices() and report.notes == []
+        assert report.call.startswith(f"{name}(input: ") and str(dtype)[6:] in report.call
+        assert check(solution, dtype=dtype, affine=False, **case).devices == available_devices()
 
 
 SEED = np.array([[[[1, 0], [0, 2]], [[3, 4], [1, 2]], [[2, 3], [4, 2]]],
@@ -83,82 +86,67 @@ GROUPS_SEED = torch.tensor(
 
 
 def test_the_seed_examples_pass_and_print_the_seed_numbers():
-    check_layer_norm(layer_norm, input=TOKENS, normalized_shape=3, affine=False)
-    check_group_norm(group_norm, input=GROUPS_SEED, num_groups=2, affine=False)
+    report = check_layer_norm(layer_norm, input=TOKENS, normalized_shape=3, affine=False)
+    assert "input: (2, 4, 3) float32, normalized_shape=3" in report.call
+    report = check_group_norm(group_norm, input=GROUPS_SEED, num_groups=2, affine=False)
+    assert "input: (2, 4, 2, 2) float32, num_groups=2" in report.call and report.devices == available_devices()
     # The values the source article printed for nn.LayerNorm(3) and nn.GroupNorm(2, 4).
     assert torch.allclose(layer_norm(TOKENS, 3)[0, 1], torch.tensor([-1.3728, 0.9806, 0.3922]), atol=1e-4)
     assert torch.allclose(group_norm(GROUPS_SEED, 2)[0, 2, 0], torch.tensor([-1.8240, 1.6654]), atol=1e-4)
 
 
-# Each planted mistake and a test of the notebook that must catch and name it.
-CAUGHT_BY = {
-    "layer_norm": {
-        "the statistics are taken over axis 1": dict(input=TOKENS, normalized_shape=3, affine=False),
-        "the statistics are taken over the batch": dict(input=TOKENS, normalized_shape=3, affine=False),
-        "the statistics are taken over every axis but": dict(shape=(4, 5, 6)),
-        "the statistics are taken over the last axis only": dict(shape=(3, 4, 5, 6), normalized_shape=(5, 6), seed=1),
-        "the variance used to normalize is the unbiased one": dict(shape=(4, 5, 6)),
-        "epsilon is added outside the square root": dict(shape=(4, 3, 6), eps=0.5, scale=0.3, seed=8),
-        "the input is divided by the variance": dict(shape=(4, 5, 6)),
-        "eps is left out": dict(shape=(4, 3, 6), eps=0.5, scale=0.3, seed=8),
-    },
-    "group_norm": {
-        "the groups are made of interleaved channels": dict(input=GROUPS_SEED, num_groups=2, affine=False),
-        "each channel is normalized on its own": dict(shape=(4, 6, 5), num_groups=3),
-        "all the channels of a sample are normalized together": dict(shape=(4, 6, 5), num_groups=3),
-        "the statistics of a group are taken over the batch too": dict(shape=(4, 6, 5), num_groups=3),
-        "the variance used to normalize is the unbiased one": dict(shape=(4, 6, 5), num_groups=3),
-        "epsilon is added outside the square root": dict(shape=(4, 6, 2), num_groups=3, eps=0.5, scale=0.3, seed=8),
-        "the input is divided by the variance": dict(input=GROUPS_SEED, num_groups=2, affine=False),
-        "eps is left out": dict(shape=(4, 6, 2), num_groups=3, eps=0.5, scale=0.3, seed=8),
-    },
-    "instance_norm": {
-        "the statistics are taken over the batch too": dict(shape=(4, 3, 10), running_stats=False),
-        "the statistics are taken over all the channels": dict(shape=(4, 3, 10), running_stats=False),
-        "use_input_stats=False normalizes with the statistics": dict(use_input_stats=False, seed=2),
-        "use_input_stats=False changes running_mean": dict(use_input_stats=False, seed=2),
-        "running_mean and running_var are not updated in place": dict(momentum=0.3, seed=1),
-        "running_var is updated with the biased variance": dict(momentum=0.3, seed=1),
-        "running_var is updated with the variance of the whole batch": dict(momentum=0.3, seed=1),
-        "the momentum convention is flipped": dict(momentum=0.3, seed=1),
-        "the variance used to normalize is the unbiased one": dict(running_stats=False),
-        "epsilon is added outside the square root": dict(running_stats=False),
-        "the input is divided by the variance": dict(running_stats=False),
-        "eps is left out": dict(shape=(4, 3, 5), eps=0.5, scale=0.3, seed=8),
-    },
-    "rms_norm": {
-        "the mean is subtracted": dict(eps=1e-5),
-        "the input is divided by its standard deviation": dict(eps=1e-5),
-        "the input is divided by its L2 norm": dict(eps=1e-5),
-        "the input is divided by the mean square": dict(eps=1e-5),
-        "epsilon is added outside the square root": dict(eps=None, scale=1e-3, seed=1),
-        "eps is left out": dict(eps=None, scale=1e-3, seed=1),
-        "eps=None is taken as 1e-5": dict(eps=None, scale=1e-3, seed=1),
-        "the root mean square is taken over the last axis only": dict(shape=(3, 4, 5, 6), normalized_shape=(5, 6), seed=2),
-        "the root mean square is taken over every axis but": dict(eps=1e-5),
-    },
-}
-ALL_VARIANTS = [(name, variant) for name, (_, _, variants) in CHECKS.items() for variant in variants]
+# --- what a student who got it wrong reads ---------------------------------------------
 
 
-@pytest.mark.parametrize("name, variant", ALL_VARIANTS, ids=lambda x: x if isinstance(x, str) else x.mistake[:40])
-def test_each_wrong_variant_is_caught_and_named(name, variant):
-    prefix = next(p for p in CAUGHT_BY[name] if variant.mistake.startswith(p))
-    with pytest.raises(AssertionError) as raised:
-        CHECKS[name][0](variant.function, **CAUGHT_BY[name][prefix])
-    assert f"Likely mistake: {variant.mistake}" in str(raised.value)
+def annotated_transformer_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """The LayerNorm of a widely copied tutorial: torch's unbiased std, and eps outside the root."""
+    mean = input.mean(-1, keepdim=True)
+    std = input.std(-1, keepdim=True)
+    return weight * (input - mean) / (std + eps) + bias
 
 
-def test_every_variant_has_a_catching_test():
-    for name, variant in ALL_VARIANTS:
-        assert sum(variant.mistake.startswith(p) for p in CAUGHT_BY[name]) == 1, variant.mistake
+def test_a_widely_copied_wrong_layer_norm_is_named():
+    with pytest.raises(CheckFailed) as raised:
+        check_layer_norm(annotated_transformer_layer_norm, shape=(4, 5, 6))
+    assert named_mistake(str(raised.value)) == STD_PLUS_EPS.words
+
+
+def test_eps_outside_the_root_is_named_in_the_words_shared_by_every_normalization():
+    def eps_outside(input, num_groups, weight=None, bias=None, eps=1e-5):
+        x = input.reshape(input.shape[0], num_groups, -1)
+        x = (x - x.mean(-1, keepdim=True)) / (x.var(-1, unbiased=False, keepdim=True).sqrt() + eps)
+        return x.reshape(input.shape) * weight[:, None] + bias[:, None]
+
+    with pytest.raises(CheckFailed) as raised:
+        check_group_norm(eps_outside, shape=(4, 6, 2), num_groups=3, eps=0.5, scale=0.3, seed=8)
+    assert named_mistake(str(raised.value)) == EPS_OUTSIDE_SQRT.words
+
+
+def test_a_wrong_output_that_matches_no_mistake_gets_a_hint():
+    def scaled(input, normalized_shape, weight=None, eps=None):
+        return 2 ** 0.5 * rms_norm(input, normalized_shape, weight, eps)
+
+    with pytest.raises(CheckFailed) as raised:
+        check_rms_norm(scaled, eps=1e-5)
+    message = str(raised.value)
+    assert named_mistake(message) is None
+    assert "Hint: the output is off by a constant factor of 1.41 ≈ √2." in message
+
+
+def test_every_check_of_the_exercise_catches_some_planted_mistake():
+    # The catalog covers each of the four operations, not one of them.
+    checks = {catch.check for planted in MISTAKES for catch in planted.caught_by}
+    assert checks == {"check_layer_norm", "check_group_norm", "check_instance_norm", "check_rms_norm"}
 
 
 # --- errors ----------------------------------------------------------------------
 
 
 def test_indivisible_channels_must_raise_runtime_error():
-    check_group_norm_rejects_indivisible_channels(group_norm)
+    report = check_group_norm_rejects_indivisible_channels(group_norm)
+    # Raising depends on shapes alone: a simulated GPU adds nothing, a real one is tried.
+    assert report.devices == [d for d in available_devices() if d != SIMULATED_CUDA]
+    assert "input: (2, 7, 4) float32, num_groups=2" in report.call
     with pytest.raises(AssertionError, match="not implemented yet"):  # NotImplementedError is a RuntimeError
         check_group_norm_rejects_indivisible_channels(lambda *args: exec("raise NotImplementedError()"))
 
@@ -178,12 +166,19 @@ def test_indivisible_channels_must_raise_runtime_error():
 
 
 def test_a_single_position_must_raise_value_error():
-    check_instance_norm_rejects_single_position(instance_norm)
-    with pytest.raises(AssertionError, match="returned normally; expected it to raise ValueError"):
-        check_instance_norm_rejects_single_position(_instance_norm)
+    report = check_instance_norm_rejects_single_position(instance_norm)
+    assert report.devices == [d for d in available_devices() if d != SIMULATED_CUDA]
+
+    def unchecked(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+        dims = tuple(range(2, input.dim()))
+        return (input - input.mean(dims, keepdim=True)) / (input.var(dims, keepdim=True, unbiased=False) + eps).sqrt()
+
+    with pytest.raises(AssertionError, match="returned normally; expected it to raise ValueError with use_input_stats"):
+        check_instance_norm_rejects_single_position(unchecked)
 
 
-# --- what the harness catches for every function ------------------------------------------
+# --- what the checks catch for every function ------------------------------------------
 
 
 @pytest.mark.parametrize("name, forbidden", [
@@ -217,7 +212,7 @@ def numpy_rms_norm(input, normalized_shape, weight=None, eps=None):
 
 @pytest.mark.parametrize("check, student", [(check_layer_norm, numpy_layer_norm), (check_rms_norm, numpy_rms_norm)])
 def test_numpy_conversions_are_caught_by_the_gradient_and_device_checks(check, student):
-    check(student, devices=["cpu"])  # the values alone are right
+    assert check(student, devices=["cpu"]).devices == ["cpu"]  # the values alone are right
     with pytest.raises(AssertionError, match="carries no gradient|the gradient with respect to input is missing"):
         check(student, gradients=True, devices=["cpu"])
     with pytest.raises(AssertionError, match=r"on a simulated GPU: it calls \.numpy\(\)"):
@@ -227,6 +222,7 @@ def test_numpy_conversions_are_caught_by_the_gradient_and_device_checks(check, s
 def test_the_devices_of_every_check_include_a_gpu():
     # Every check of the notebook runs on the CPU and on CUDA or its simulation.
     report = check_instance_norm(instance_norm)
+    assert report.notes == []
     assert report.devices == ["cpu", "cuda" if torch.cuda.is_available() else SIMULATED_CUDA]
 
 

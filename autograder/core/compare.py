@@ -1,7 +1,10 @@
-"""Compare one tensor a student produced with the one the reference produced.
+"""Compare what a student's code returned with what the reference returned.
 
-Each check returns ``None`` when the values agree and otherwise a sentence a
-student can act on: what was compared, where, and by how much it is off.
+``compare`` is one dispatch over the kinds of result the exercises have, in
+the manner of the pairs of ``torch.testing``: tensors, NumPy arrays, numbers,
+``None``, and tuples of named outputs. It returns the problems, one sentence
+each that a student can act on (what was compared, where, and by how much it
+is off), and no problem when the results agree.
 """
 
 from __future__ import annotations
@@ -9,7 +12,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .tolerances import Tolerance
+from typing import Callable, Sequence
+
+from .tolerances import Tolerance, tolerance_for
+
+OUTPUT = "the output"
 
 
 def describe_wrong_type(what: str, value: object, expected: torch.Tensor) -> str | None:
@@ -85,3 +92,96 @@ def describe_difference(
 
 def _index(idx: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in idx)
+
+
+def describe_wrong_array(what: str, value: object, expected: np.ndarray) -> str | None:
+    """Say what is wrong with a value that is not a float64 array like ``expected``."""
+    if value is None:
+        return f"{what} is None: did you forget a `return` statement?"
+    if isinstance(value, torch.Tensor):
+        return (
+            f"{what} is a torch.Tensor; this exercise is in NumPy: compute with NumPy "
+            "operations and return a NumPy array."
+        )
+    if not isinstance(value, np.ndarray):
+        return f"{what} is a {type(value).__name__}, expected a NumPy array (np.ndarray)."
+    if value.shape != expected.shape:
+        shape = f"{what} has shape {value.shape}, expected {expected.shape}"
+        if expected.ndim == 1:
+            return shape + ": one value per column (feature) of X."
+        return shape + ": the shape of X."
+    if value.dtype != expected.dtype:
+        return (
+            f"{what} has dtype {value.dtype}, expected {expected.dtype}: every function "
+            "returns float64 arrays whatever the input's dtype (compute on "
+            "np.asarray(X, dtype=np.float64))."
+        )
+    return None
+
+
+def _compare_tensors(what, actual, expected: torch.Tensor, operation: str) -> str | None:
+    return describe_wrong_type(what, actual, expected) or describe_difference(
+        what, actual, expected, tolerance_for(operation, expected.dtype)
+    )
+
+
+def _compare_arrays(what, actual, expected: np.ndarray, operation: str) -> str | None:
+    problem = describe_wrong_array(what, actual, expected)
+    if problem:
+        return problem
+    # From here on both are arrays of one shape and dtype: compare them as tensors.
+    got, want = torch.from_numpy(np.array(actual)), torch.from_numpy(np.array(expected))
+    return describe_difference(what, got, want, tolerance_for(operation, want.dtype))
+
+
+def _compare_numbers(what, actual, expected: float, operation: str) -> str | None:
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1:
+        actual = actual.item()
+    if isinstance(actual, bool) or not isinstance(actual, (int, float, np.number)):
+        return f"{what} is {actual!r:.60} (of type {type(actual).__name__}), expected a number."
+    return describe_difference(
+        what, torch.tensor(float(actual), dtype=torch.float64), torch.tensor(float(expected), dtype=torch.float64),
+        tolerance_for(operation, torch.float64),
+    )
+
+
+def _compare_none(what, actual, expected, operation: str) -> str | None:
+    return None if actual is None else f"{what} should be None."
+
+
+# The pairs: the kind of the expected result decides how the student's is compared.
+_PAIRS: tuple[tuple[type | tuple, Callable], ...] = (
+    (type(None), _compare_none),
+    (torch.Tensor, _compare_tensors),
+    (np.ndarray, _compare_arrays),
+    ((int, float), _compare_numbers),
+)
+
+
+def compare(what: str, actual: object, expected: object, operation: str) -> str | None:
+    """The problem with ``actual`` as the value ``what``, compared with ``expected``; None when they agree."""
+    for kind, compare_pair in _PAIRS:
+        if isinstance(expected, kind) and not isinstance(expected, bool):
+            return compare_pair(what, actual, expected, operation)
+    raise TypeError(f"cannot compare a {type(expected).__name__}")
+
+
+def compare_outputs(actual, expected, operation: str, outputs: Sequence[str] | None = None) -> list[str]:
+    """The problems with a function's return value: one value, or a tuple of the named ``outputs``."""
+    if not outputs:
+        problem = compare(OUTPUT, actual, expected, operation)
+        return [problem] if problem else []
+    wanted = f"expected a tuple ({', '.join(outputs)})."
+    if actual is None:
+        return [f"the function returns None: did you forget a `return` statement? {wanted}"]
+    if not isinstance(actual, (tuple, list)) or len(actual) != len(outputs):
+        got = "a NumPy array" if isinstance(actual, np.ndarray) else f"a {type(actual).__name__}"
+        if isinstance(actual, (tuple, list)):
+            got += f" of {len(actual)} values"
+        return [f"the function returns {got}; {wanted}"]
+    problems = []
+    for i, (name, got, want) in enumerate(zip(outputs, actual, expected)):
+        problem = compare(f"{name} (returned value {i})", got, want, operation)
+        if problem:
+            problems.append(problem)
+    return problems

@@ -34,6 +34,8 @@ from torch._subclasses.fake_tensor import (
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
+from .calling import call_student
+
 SIMULATED_CUDA = "cuda (simulated)"
 
 
@@ -142,7 +144,7 @@ def _fake_to(func, args, kwargs):
     return torch.empty_like(tensor, device=device, dtype=dtype)
 
 
-def run_on_simulated_cuda(function, args: list) -> SimulatedRun:
+def run_on_simulated_cuda(function, args: list, where: str = "") -> SimulatedRun:
     """Call ``function(*args)`` with every tensor argument moved to fake CUDA.
 
     Autograd stays off: recording a graph for a CUDA tensor needs the CUDA
@@ -151,31 +153,35 @@ def run_on_simulated_cuda(function, args: list) -> SimulatedRun:
     mode = FakeTensorMode(allow_non_fake_inputs=False)
     with mode:
         fake_args = [
-            torch.empty_strided(
-                a.shape, a.stride(), dtype=a.dtype, device="cuda"
-            )
+            torch.empty_strided(a.shape, a.stride(), dtype=a.dtype, device="cuda")
             if isinstance(a, torch.Tensor)
             else a
             for a in args
         ]
-    try:
-        with mode, _WithoutCudaKernels(), torch.no_grad():
-            result = function(*fake_args)
-    except FakeTensorDeviceMismatchError as error:
+    called = call_student(function, fake_args, where=where, copy=False,
+                          within=(mode, _WithoutCudaKernels(), torch.no_grad()))
+    if called.error is None:
+        return SimulatedRun(result=called.value)
+    return _verdict(called.error)
+
+
+def _verdict(error: BaseException) -> SimulatedRun:
+    """What an exception raised on fake CUDA tensors says about the code's devices."""
+    if isinstance(error, FakeTensorDeviceMismatchError):
         return SimulatedRun(
             problem="it mixes devices: "
             + str(error).splitlines()[0]
             + " Create new tensors on the input's device, e.g. "
             "torch.zeros(C, device=input.device) or torch.zeros_like(input)."
         )
-    except (DataDependentOutputException, DynamicOutputShapeException) as error:
+    if isinstance(error, (DataDependentOutputException, DynamicOutputShapeException)):
         return SimulatedRun(
             inconclusive="the function reads tensor values "
             f"({type(error).__name__}), which a simulated GPU does not have"
         )
-    except UnsupportedOperatorException as error:
+    if isinstance(error, UnsupportedOperatorException):
         return SimulatedRun(inconclusive=f"the simulation does not support {error}")
-    except RuntimeError as error:
+    if isinstance(error, RuntimeError) and not isinstance(error, NotImplementedError):
         message = str(error)
         if ".numpy()" in message:
             return SimulatedRun(
@@ -183,18 +189,14 @@ def run_on_simulated_cuda(function, args: list) -> SimulatedRun:
                 "a GPU tensor. Stay in torch: torch has every operation you need."
             )
         return SimulatedRun(
-            inconclusive="the simulation could not run an operation: "
-            + message.splitlines()[0]
+            inconclusive="the simulation could not run an operation: " + message.splitlines()[0]
         )
-    except TypeError as error:
+    if isinstance(error, TypeError):
         if "numpy" in str(error).lower() or "__array__" in str(error):
             return SimulatedRun(
                 problem="it converts a tensor to NumPy, which fails for a GPU "
                 "tensor. Stay in torch: torch has every operation you need."
             )
         return SimulatedRun(inconclusive=f"the simulation raised TypeError: {error}")
-    except Exception as error:  # noqa: BLE001 - anything else is not a device verdict
-        return SimulatedRun(
-            inconclusive=f"the simulation raised {type(error).__name__}: {error}"
-        )
-    return SimulatedRun(result=result)
+    # Anything else is not a device verdict.
+    return SimulatedRun(inconclusive=f"the simulation raised {type(error).__name__}: {error}")

@@ -1,0 +1,146 @@
+"""The one way the autograder calls a student's code.
+
+Every check calls student code through ``call_student``: a function, a class
+to construct, a method. It puts the arguments on the chosen device (fresh
+copies, so a function that changes its inputs changes only its own), refuses
+calls to the functions the exercise forbids, keeps warnings and stderr out of
+the graded cell, and turns whatever the code raised into a ``Failure`` a
+student can act on. Grading in a separate process builds on this seam.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.overrides import TorchFunctionMode
+
+from .failure import Failure
+
+NOT_IMPLEMENTED = "the function is not implemented yet (it raised NotImplementedError)."
+
+
+@contextlib.contextmanager
+def quiet():
+    """Keep warnings and stray stderr writes out of a graded cell's output.
+
+    nbgrader gives zero to a test cell that writes to stderr, PyTorch's warnings included.
+    """
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+class ForbiddenCall(Exception):
+    pass
+
+
+class Forbid(TorchFunctionMode):
+    """Within it, calling one of ``forbidden`` (torch function -> name) raises ``ForbiddenCall``.
+
+    It fails a student's function that hands the work to the very function it must implement.
+    """
+
+    def __init__(self, forbidden: Mapping):
+        super().__init__()
+        self.forbidden = forbidden
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.forbidden:
+            raise ForbiddenCall(
+                f"it calls {self.forbidden[func]}; the exercise is to implement it "
+                "with elementary tensor operations."
+            )
+        return func(*args, **(kwargs or {}))
+
+
+@dataclass
+class Called:
+    """What one call of student code gave: its value, or the failure it caused.
+
+    ``arguments`` are the copies the code was called with, as the call left them
+    (in-place updates live there); ``error`` is what it raised, for the callers
+    that read a verdict from the exception itself (the simulated GPU).
+    """
+
+    value: object = None
+    arguments: dict = field(default_factory=dict)
+    failure: Failure | None = None
+    error: BaseException | None = None
+
+    def result(self):
+        """The value, or raise the failure as the test cell's AssertionError."""
+        if self.failure is not None:
+            self.failure.fail()
+        return self.value
+
+
+def materialize(arguments: Mapping, device: str | None, grad_wrt: Sequence[str] = ()) -> dict:
+    """Fresh copies of the tensor arguments on ``device`` (None: where they are), with gradients where asked."""
+    copies = {}
+    for key, value in arguments.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().clone()
+            if device is not None:
+                value = value.to(device)
+            if key in grad_wrt:
+                value.requires_grad_(True)
+        elif isinstance(value, np.ndarray):
+            value = value.copy()
+        copies[key] = value
+    return copies
+
+
+def call_student(
+    function: Callable,
+    arguments: Mapping | Sequence = (),
+    *,
+    where: str,
+    device: str | None = None,
+    grad_wrt: Sequence[str] = (),
+    forbidden: Mapping | None = None,
+    within: Sequence[contextlib.AbstractContextManager] = (),
+    copy: bool = True,
+) -> Called:
+    """Call ``function`` with ``arguments`` (positional, by name when a mapping) and return what happened.
+
+    ``where`` describes the call in messages; ``device`` and ``grad_wrt`` say where the
+    argument copies live and which require grad; ``forbidden`` maps torch functions the
+    code may not call to their names; ``within`` are context managers entered around
+    the call (the simulated GPU); ``copy=False`` passes the arguments as they are, for
+    objects the check must see changed (a module, an iterator).
+    """
+    named = arguments if isinstance(arguments, Mapping) else {f"arg{i}": a for i, a in enumerate(arguments)}
+    if copy:
+        named = materialize(named, device, grad_wrt)
+    try:
+        with quiet(), Forbid(forbidden or {}), contextlib.ExitStack() as stack:
+            for context in within:
+                stack.enter_context(context)
+            value = function(*named.values())
+    except ForbiddenCall as error:
+        return Called(arguments=named, failure=Failure(where, summary=str(error)), error=error)
+    except NotImplementedError as error:
+        return Called(arguments=named, failure=Failure(where, summary=NOT_IMPLEMENTED), error=error)
+    except Exception as error:  # noqa: BLE001 - reported to the student
+        summary = f"it raised {type(error).__name__}: {error}"
+        return Called(arguments=named, failure=Failure(where, summary=summary), error=error)
+    return Called(value, named)
+
+
+def describe_call(name: str, arguments: Mapping) -> str:
+    """``batch_norm(input: (8, 3) float32, ..., training=True)`` for messages; NumPy arrays alike."""
+    parts = []
+    for key, value in arguments.items():
+        if isinstance(value, torch.Tensor):
+            parts.append(f"{key}: {tuple(value.shape)} {str(value.dtype).replace('torch.', '')}")
+        elif isinstance(value, np.ndarray):
+            parts.append(f"{key}: {value.shape} {value.dtype}")
+        else:
+            parts.append(f"{key}={value!r}")
+    return f"{name}({', '.join(parts)})"

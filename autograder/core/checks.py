@@ -1,0 +1,257 @@
+"""Checks built on the core: a student's function against a reference, on every device.
+
+A check compares everything a caller of the function depends on: the output,
+the tensors it updates in place (running statistics), and the gradients with
+respect to chosen inputs. It runs on every available device and fails with a
+``Failure`` that says what was compared, where, by how much it is off and, when
+the student's result matches a planted mistake, the likely mistake (else a
+generic hint). Every exercise's ``check_*`` function is decorated with
+``@check``, which keeps the cell quiet and shows the report of a pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+from . import integrity
+from .calling import Called, call_student, describe_call, materialize, quiet
+from .compare import OUTPUT, compare, compare_outputs, describe_difference
+from .devices import SIMULATED_CUDA, available_devices, exact_float32, run_on_simulated_cuda
+from .failure import Failure
+from .hints import output_hint
+from .mistakes import Mistake, Planted, diagnose
+from .tolerances import tolerance_for
+
+
+@dataclass
+class Report:
+    """What a passing check ran: shown under the test cell, so a student sees the devices."""
+
+    call: str
+    devices: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text = f"passed: {self.call} on {', '.join(self.devices)}"
+        return "\n".join([text] + [f"  note: {note}" for note in self.notes])
+
+    def show(self) -> "Report":
+        """Display the report under the running cell; a plain script stays silent.
+
+        It is a display, not a print and not the cell's value, so nbgrader
+        neither reads it as partial credit nor sees anything on stderr. A pass
+        is shown only if nothing the grader trusts was replaced.
+        """
+        integrity.verify(self.call)
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return self
+        if get_ipython() is not None:
+            display({"text/plain": str(self)}, raw=True)
+        return self
+
+
+def check(function: Callable[..., Report]) -> Callable[..., Report]:
+    """Make ``function`` an exercise's check: quiet while it runs, its report shown when it passes."""
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs) -> Report:
+        with quiet():
+            report = function(*args, **kwargs)
+        return report.show()
+
+    return checked
+
+
+def check_against_reference(
+    student: Callable,
+    reference: Callable,
+    arguments: dict,
+    *,
+    name: str,
+    operation: str | None = None,
+    state: tuple[str, ...] = (),
+    grad_wrt: tuple[str, ...] = (),
+    planted: Sequence[Planted] = (),
+    devices: list[str] | None = None,
+    forbidden: Mapping | None = None,
+    outputs: tuple[str, ...] | None = None,
+) -> Report:
+    """Compare ``student(*arguments.values())`` with ``reference`` on every device.
+
+    ``arguments`` holds the positional arguments by name, tensors on the CPU;
+    each run gets fresh copies. ``state`` names arguments the function updates
+    in place; ``grad_wrt`` names arguments whose gradients are compared.
+    ``forbidden`` maps torch functions the student may not call to their names.
+    ``outputs`` names the parts of a function that returns a tuple of tensors.
+    """
+    if outputs and grad_wrt:
+        raise ValueError("gradients are compared for functions with a single output")
+    operation = operation or name
+    report = Report(describe_call(name, arguments))
+    results_by_device = {}
+    with exact_float32():
+        for device in devices or available_devices():
+            if device == SIMULATED_CUDA:
+                _check_simulated(student, arguments, report, outputs)
+                continue
+            where = f"{report.call} on {device}"
+            expected = _run_reference(reference, arguments, device, grad_wrt)
+            actual = call_student(student, arguments, where=where, device=device, grad_wrt=grad_wrt,
+                                  forbidden=forbidden)
+            actual.result()  # fails the check if the student's code raised
+            problems = _compare_results(actual, expected, operation, state, outputs)
+            if problems:
+                run = lambda function: _run_reference(function, arguments, device, grad_wrt)  # noqa: E731
+                agree = lambda a, b: not _compare_results(a, b, operation, state, outputs)  # noqa: E731
+                mistake = diagnose(actual, expected, planted, run, agree)
+                Failure(where, problems=tuple(problems), mistake=_words(mistake),
+                        hint=None if mistake else output_hint(actual.value, expected.value, outputs)).fail()
+            if grad_wrt:
+                problems = _compare_gradients(actual, expected, operation, grad_wrt)
+                if problems:
+                    Failure(where + ", gradients", problems=tuple(problems)).fail()
+            results_by_device[device] = actual
+            report.devices.append(device)
+        if "cuda" in results_by_device and "cpu" in results_by_device:
+            # The reference agrees on both devices, so the student's should too.
+            problems = _compare_results(
+                _to_cpu(results_by_device["cuda"]), results_by_device["cpu"], operation, state, outputs
+            )
+            if problems:
+                Failure(report.call + ": cuda against cpu", problems=tuple(problems)).fail()
+    return report
+
+
+def check_raises(
+    student: Callable,
+    arguments: dict,
+    exception: type[BaseException],
+    *,
+    name: str,
+    when: str,
+    devices: list[str] | None = None,
+) -> Report:
+    """Check that ``student(*arguments.values())`` raises ``exception``, as the reference does."""
+    report = Report(describe_call(name, arguments))
+    for device in devices or available_devices():
+        if device == SIMULATED_CUDA:
+            continue  # raising depends on shapes alone: the CPU run decides
+        where = f"{report.call} on {device}"
+        called = call_student(student, arguments, where=where, device=device)
+        if isinstance(called.error, exception) and not isinstance(called.error, NotImplementedError):
+            report.devices.append(device)
+            continue
+        if called.error is None:
+            Failure(where, summary=f"it returned normally; expected it to raise {exception.__name__} {when}, "
+                    "as PyTorch does.").fail()
+        if isinstance(called.error, NotImplementedError):
+            # A subclass of RuntimeError: a stub must not pass a check that expects one.
+            called.result()
+        Failure(where, summary=f"{called.failure.summary}; expected {exception.__name__} {when}.").fail()
+    return report
+
+
+def _words(mistake: Mistake | None) -> str | None:
+    return mistake.words if mistake else None
+
+
+# --- running the reference -------------------------------------------------------------
+
+
+def _run_reference(function, arguments, device, grad_wrt) -> Called:
+    copies = materialize(arguments, device, grad_wrt)
+    return Called(function(*copies.values()), copies)
+
+
+def _to_cpu(result: Called) -> Called:
+    move = lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v  # noqa: E731
+    value = result.value
+    value = type(value)(move(v) for v in value) if isinstance(value, (tuple, list)) else move(value)
+    return Called(value, {k: move(v) for k, v in result.arguments.items()})
+
+
+# --- comparing ---------------------------------------------------------------------
+
+
+def _compare_results(actual: Called, expected: Called, operation, state, outputs=None) -> list[str]:
+    problems = compare_outputs(actual.value, expected.value, operation, outputs)
+    if problems:
+        return problems
+    for key in state:
+        problem = compare(f"{key} after the call", actual.arguments[key], expected.arguments[key], operation)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _compare_gradients(actual: Called, expected: Called, operation, grad_wrt) -> list[str]:
+    if not (isinstance(actual.value, torch.Tensor) and actual.value.requires_grad):
+        return [
+            f"{OUTPUT} carries no gradient: it must be computed from the inputs with "
+            "differentiable torch operations (no .detach(), .data, torch.no_grad() or NumPy)."
+        ]
+    generator = torch.Generator().manual_seed(0)
+    grad_output = torch.randn(expected.value.shape, generator=generator, dtype=expected.value.dtype)
+    grad_output = grad_output.to(expected.value.device)
+    wanted = torch.autograd.grad(expected.value, [expected.arguments[k] for k in grad_wrt], grad_output)
+    got = torch.autograd.grad(
+        actual.value, [actual.arguments[k] for k in grad_wrt], grad_output, allow_unused=True
+    )
+    problems = []
+    for key, g, w in zip(grad_wrt, got, wanted):
+        what = f"the gradient with respect to {key}"
+        if g is None:
+            problems.append(f"{what} is missing: the output does not depend on {key}.")
+            continue
+        problem = describe_difference(what, g, w, tolerance_for(f"{operation}.grad", w.dtype))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+# --- the simulated GPU ------------------------------------------------------------------
+
+
+def run_simulated(function, args: list, report: Report, mixed_devices: Mistake | None = None):
+    """Run ``function(*args)`` on fake CUDA tensors and return the run.
+
+    A device bug fails the check (naming ``mixed_devices`` when the code mixes
+    devices); an inconclusive run is noted in ``report`` and returns None.
+    """
+    run = run_on_simulated_cuda(function, args, where=f"{report.call} on a simulated GPU")
+    if run.problem:
+        mistake = mixed_devices if mixed_devices and "mixes devices" in run.problem else None
+        Failure(
+            f"{report.call} on a simulated GPU",
+            summary=run.problem + " (This check runs your code on fake CUDA tensors, because this machine "
+            "has no GPU.)",
+            mistake=_words(mistake),
+        ).fail()
+    if run.inconclusive:
+        report.notes.append(f"the simulated GPU check was inconclusive: {run.inconclusive}")
+        report.devices.append(f"{SIMULATED_CUDA}, inconclusive")
+        return None
+    return run
+
+
+def _check_simulated(student, arguments, report: Report, outputs) -> None:
+    args = materialize(arguments, "cpu")
+    run = run_simulated(student, list(args.values()), report)
+    if run is None:
+        return
+    parts = run.result if outputs and isinstance(run.result, (tuple, list)) else [run.result]
+    for output in parts:
+        if isinstance(output, torch.Tensor) and output.device.type != "cuda":
+            Failure(
+                f"{report.call} on a simulated GPU",
+                summary=f"the output is on {output.device.type} for inputs on cuda. Keep the result on the "
+                "input's device (no .cpu() or .numpy()).",
+            ).fail()
+    report.devices.append(SIMULATED_CUDA)

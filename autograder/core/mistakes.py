@@ -1,0 +1,132 @@
+"""The catalog of mistakes students make, and the one ``diagnose`` that names them.
+
+A ``Mistake`` is what a student reads: an id and the words. A mistake that
+several operations share is worded once, here (epsilon outside the square
+root, the unbiased variance, a flipped momentum, the wrong axes), with
+``{placeholders}`` an exercise fills in. An exercise *plants* each mistake it
+knows in its reference (``Planted``: the wrong function, and the calls of its
+checks that must catch it); the tests that prove every planted mistake is
+caught and named are generated from these declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known mistake: a stable id and the words a student reads."""
+
+    id: str
+    words: str
+
+    def __call__(self, **wording) -> "Mistake":
+        """The same mistake, its placeholders filled in for one exercise."""
+        return replace(self, words=self.words.format(**wording))
+
+
+@dataclass(frozen=True)
+class Catch:
+    """A call of a check that must catch a planted mistake: ``check(planted, *args, **kwargs)``."""
+
+    check: Callable
+    kwargs: dict
+    args: tuple = ()
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A mistake planted in the reference: the wrong implementation, and the checks that catch it.
+
+    ``function`` has the student's signature (a function, or a class for the
+    exercises that ask for one); ``caught_by`` lists the check calls that must
+    fail on it and name it.
+    """
+
+    mistake: Mistake
+    function: Callable
+    caught_by: tuple[Catch, ...] = ()
+
+    @property
+    def words(self) -> str:
+        return self.mistake.words
+
+
+def catch(check: Callable, *args, **kwargs) -> Catch:
+    return Catch(check, kwargs, args)
+
+
+def diagnose(
+    actual,
+    expected,
+    planted: Iterable[Planted],
+    run: Callable[[Callable], object],
+    agree: Callable[[object, object], bool],
+) -> Mistake | None:
+    """Name the first planted mistake whose result the student's result agrees with.
+
+    ``run(function)`` gives a planted function's result on the same inputs (or
+    raises, and then that mistake says nothing); ``agree(a, b)`` compares two
+    results as the check does. A mistake that gives the right result on these
+    inputs cannot be told apart from a correct answer and is skipped.
+    """
+    for candidate in planted:
+        try:
+            wrong = run(candidate.function)
+        except Exception:  # noqa: BLE001 - a variant that cannot run on these inputs says nothing
+            continue
+        if agree(wrong, expected):
+            continue
+        if agree(actual, wrong):
+            return candidate.mistake
+    return None
+
+
+# --- mistakes that several exercises share -----------------------------------------
+
+EPS_OUTSIDE_SQRT = Mistake(
+    "eps_outside_sqrt", "epsilon is added outside the square root. Use (x - mean) / sqrt(var + eps)."
+)
+UNBIASED_VARIANCE = Mistake(
+    "unbiased_variance",
+    "the variance used to normalize is the unbiased one (divided by n - 1). {operation} normalizes "
+    "with the biased variance (divided by n), e.g. {code}.",
+)
+NO_SQRT = Mistake(
+    "no_sqrt",
+    "the input is divided by the variance, not by the standard deviation: "
+    "take the square root, (x - mean) / sqrt(var + eps).",
+)
+NO_EPS = Mistake(
+    "no_eps", "eps is left out. Add it to the variance inside the square root: (x - mean) / sqrt(var + eps)."
+)
+BIASED_RUNNING_VAR = Mistake(
+    "biased_running_var",
+    "running_var is updated with the biased variance. PyTorch stores the unbiased variance "
+    "(divided by n - 1) in running_var, while it normalizes with the biased one.",
+)
+FLIPPED_MOMENTUM = Mistake(
+    "flipped_momentum",
+    "the momentum convention is flipped. PyTorch computes "
+    "running = (1 - momentum) * running + momentum * batch_statistic, "
+    "so momentum=0.1 gives the new batch a weight of 0.1.",
+)
+BATCH_STATS_IN_EVAL = Mistake(
+    "batch_stats_in_eval",
+    "evaluation mode (training=False) normalizes with the batch statistics. "
+    "In evaluation mode use running_mean and running_var, and leave them unchanged.",
+)
+WRONG_AXES = Mistake("wrong_axes", "the statistics are taken over {axes}. {rule}")
+UNSTABLE_SOFTMAX = Mistake(
+    "unstable_softmax",
+    "the softmax is not numerically stable: {detail}. Subtract the maximum along the softmax axis "
+    "before exp(); the result does not change, since softmax(x) = softmax(x - c).",
+)
+UNSCALED_SCORES = Mistake("unscaled_scores", "the scores are not divided by sqrt({size}){advice}.")
+DETACHED = Mistake(
+    "detached",
+    "the {what} is cut off from autograd ({how}), so {consequence}. Compute it with torch operations "
+    "and return the tensor.",
+)

@@ -1,0 +1,60 @@
+"""One comparison for every kind of result, and the clues a wrong result gets when no mistake is named."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.core.compare import compare, compare_outputs
+from autograder.core.hints import hint
+
+X = torch.tensor([[1.0, -2.0, 3.0], [0.5, 4.0, -1.5], [2.0, 2.5, -3.0]])
+
+
+@pytest.mark.parametrize("actual, words", [
+    (math.sqrt(2) * X, "off by a constant factor of 1.41 ≈ √2"),
+    (X / 2, "off by a constant factor of 0.5 ≈ 1/2"),
+    (3.7 * X, "off by a constant factor of 3.7."),
+    (X + 0.25, "off by a constant 0.25"),
+    (-X, "the opposite sign"),
+    (X.T, "the transpose of the expected one"),
+    (torch.cat([X[:1], X[1:] * 1.3]), "right for index 0 of axis 0 and wrong for the others"),
+    (torch.cat([X[:, :2], X[:, 2:] + torch.tensor([[1.0], [2.0], [3.0]])], dim=1), "right for index 0, 1 of axis 1"),
+])
+def test_the_shape_of_a_difference_gives_a_clue(actual, words):
+    assert words in hint(actual, X)
+
+
+def test_no_clue_for_an_unrelated_result_or_other_shapes():
+    assert hint(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)), X) is None
+    assert hint(X[:2], X) is None
+    assert hint([1, 2], X) is None
+
+
+def test_numpy_results_get_clues_too():
+    assert "factor of 2" in hint(2 * X.numpy(), X.numpy())
+
+
+def test_tensors_arrays_numbers_and_none_each_compare_their_own_way():
+    assert compare("the output", X.clone(), X, "op") is None
+    assert "dtype torch.float64" in compare("the output", X.double(), X, "op")
+    assert compare("the scale", X.numpy().astype(np.float64), X.numpy().astype(np.float64), "op") is None
+    assert "is a torch.Tensor; this exercise is in NumPy" in compare("the scale", X.double(), X.numpy().astype(np.float64), "op")
+    assert compare("the loss", torch.tensor(2.0), 2.0, "op") is None
+    assert "differs from the reference" in compare("the loss", 2.5, 2.0, "op")
+    assert "expected a number" in compare("the loss", "2.0", 2.0, "op")
+    assert compare("the weights", None, None, "op") is None
+    assert compare("the weights", X, None, "op") == "the weights should be None."
+    with pytest.raises(TypeError):
+        compare("the output", X, {"a": 1}, "op")
+
+
+def test_a_tuple_is_compared_part_by_part_with_its_names():
+    expected = (X, X.sum(0))
+    assert compare_outputs((X, X.sum(0)), expected, "op", ("mean", "total")) == []
+    (problem,) = compare_outputs((X, X.sum(1)), expected, "op", ("mean", "total"))
+    assert problem.startswith("total (returned value 1) differs from the reference")
+    assert compare_outputs(X, expected, "op", ("mean", "total")) == [
+        "the function returns a Tensor; expected a tuple (mean, total)."]
+    assert "did you forget a `return`" in compare_outputs(None, expected, "op", ("mean", "total"))[0]
