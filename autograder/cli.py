@@ -3,6 +3,7 @@
     python -m autograder check NOTEBOOK        run a notebook's visible tests, report each
     python -m autograder generate [NAME ...]   regenerate exercises/ from solutions/
     python -m autograder grade NAME            autograde submissions, feedback, grades CSV
+    python -m autograder export canvas|moodle  the gradebook as an LMS's grade import CSV
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--regrade", action="store_true",
                        help="grade again the students already graded (default: resume)")
 
+    export = verbs.add_parser("export", help="write the gradebook as the CSV that Canvas or Moodle imports")
+    export.add_argument("lms", choices=("canvas", "moodle"))
+    export.add_argument("--assignment", action="append", help="export only this assignment (repeatable)")
+    export.add_argument("--output", help="the CSV file to write (default: grading/<lms>_grades.csv)")
+    export.add_argument("--root", default=".", help="the course's root (default: .)")
+
     args = parser.parse_args(argv)
     if args.verb == "check":
         return _check(args.notebook, args.timeout)
@@ -63,10 +70,35 @@ def main(argv: list[str] | None = None) -> int:
             server.close()
 
 
+def _export(args) -> int:
+    from .grading.lms import ExportError, export
+    from .grading.pipeline import course_api
+
+    if not os.path.isfile(os.path.join(args.root, "nbgrader_config.py")):
+        print(f"error: {os.path.abspath(args.root)} is not a course folder (no nbgrader_config.py)", file=sys.stderr)
+        return 2
+    db_url = course_api(args.root).coursedir.db_url
+    database = db_url.removeprefix("sqlite:///")
+    if db_url.startswith("sqlite:///") and not os.path.isfile(database):
+        print(f"error: no gradebook at {database}: grade an assignment first", file=sys.stderr)
+        return 2
+    output = args.output or os.path.join(args.root, "grading", f"{args.lms}_grades.csv")
+    try:
+        maxima = export(db_url, output, args.lms, args.assignment)
+    except (ExportError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.lms} grades written to {output}; maximum scores: "
+          + ", ".join(f"{name} {points:g}" for name, points in maxima.items()))
+    return 0
+
+
 def _run(args, server) -> int:
     from .grading.pipeline import GradingError, Limits, course_api, generate as run_generate, grade as run_grade
     from .sandbox.bwrap import SandboxUnavailable
 
+    if args.verb == "export":
+        return _export(args)
     try:
         if args.verb == "generate":
             run_generate(course_api(args.root), args.assignments)
@@ -92,6 +124,9 @@ def _run(args, server) -> int:
 def _check(notebook: str, timeout: int) -> int:
     import os
 
+    # jsonschema, which nbformat imports, imports rfc3987_syntax when it is installed, and
+    # that builds a grammar for 0.7 s; nbformat's schema never checks the format it serves.
+    sys.modules.setdefault("rfc3987_syntax", None)
     from .check import check_notebook, format_report
 
     if not os.path.isfile(notebook):

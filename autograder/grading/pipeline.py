@@ -352,8 +352,10 @@ class ClassGrader:
         executed = self.executed / student / self.assignment
         shutil.rmtree(executed, ignore_errors=True)
         executed.mkdir(parents=True)
-        for stamp in (self.staged / student / self.assignment).glob("timestamp.txt"):
-            shutil.copy(stamp, executed)
+        # nbgrader reads the submission time, and its exchange the secret that lets a student fetch feedback.
+        for kept in ("timestamp.txt", "submission_secret.txt"):
+            for path in (self.staged / student / self.assignment).glob(kept):
+                shutil.copy(path, executed)
         for name in names:
             notebook, problem = self._executed_notebook(work, name, stopped)
             if problem and status == "graded":
