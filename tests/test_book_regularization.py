@@ -173,6 +173,9 @@ def test_adamw_grid_reaches_a_real_decay(text, glued):
     assert float(factors["0.1"]) > 0.9, "the customary 0.1 decays by little, as the text says"
     assert number(glued["adamw_small_decay"]) == pytest.approx(100 * (1 - float(factors["0.1"])), abs=0.6)
     assert min(float(f) for f in factors.values()) < 0.1, "the grid must reach a decay that matters"
+    default = re.search(rf"PyTorch's default weight_decay for AdamW: ({NUMBER})", text)
+    assert default and glued["adamw_default"] == default.group(1)
+    assert number(glued["adamw_default_decay"]) == pytest.approx(100 * (1 - float(factors[default.group(1)])), abs=0.06)
 
 
 @pytest.mark.parametrize("key", SWEEPS)
@@ -205,6 +208,10 @@ def test_dropout_and_adam_claims(text, glued):
     val, chosen, _ = sweep_report(text, "dropout")
     assert chosen < max(val), "the text says validation accuracy falls beyond the chosen p"
     assert val[max(val)] < val[chosen] - 0.05
+    rises = dict(re.findall(rf"(no regularization|chosen dropout): validation loss rises from its lowest value "
+                            rf"to the end by ({NUMBER}) on average", text))
+    assert glued["rise_none"] == rises["no regularization"] and glued["rise_dropout"] == rises["chosen dropout"]
+    assert float(rises["chosen dropout"]) < float(rises["no regularization"]) / 5, "the text says 'only'"
     difference = re.search(rf"Adam \+ L2 penalty minus AdamW, test accuracy at the chosen strengths: "
                            rf"({NUMBER}) ± ({NUMBER}), positive on (\d+) of", text)
     assert difference and float(difference.group(1)) > 0, "the text says Adam with the L2 penalty is ahead"
