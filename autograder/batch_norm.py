@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from .core import integrity
 from .core.checks import Report, check
 from .core.mistakes import (
-    BATCH_STATS_IN_EVAL, BIASED_RUNNING_VAR, EPS_OUTSIDE_SQRT, FLIPPED_MOMENTUM, UNBIASED_VARIANCE, Planted, catch,
+    BATCH_STATS_IN_EVAL, BIASED_RUNNING_VAR, EPS_OUTSIDE_SQRT, FLIPPED_MOMENTUM, UNBIASED_VARIANCE, Mistake, Planted,
+    catch,
 )
 from .core.operation import ErrorInput, Operation
 
@@ -68,6 +69,11 @@ MISTAKES = (
     _planted(FLIPPED_MOMENTUM, catch("check_batch_norm", training=True, shape=(16, 5), momentum=0.3),
              flipped_momentum=True),
     _planted(BATCH_STATS_IN_EVAL, catch("check_batch_norm", training=False), batch_stats_in_eval=True),
+    Planted(Mistake("batch_norm.weight_and_bias_swapped",
+                    "weight and bias are swapped: the output is bias * x_hat + weight. Scale by weight (γ), "
+                    "then shift by bias (β): weight * x_hat + bias."),
+            lambda input, mean, var, weight, bias, *rest: _batch_norm(input, mean, var, bias, weight, *rest),
+            (catch("check_batch_norm", training=True),)),
 )
 
 
