@@ -86,7 +86,9 @@ def test_learning_rate_sweep(text, pasted):
     assert sorted(table) == [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
     trains = {name: [lr for lr, row in table.items() if row[column] > 0.5]
               for name, column in (("plain", 1), ("bn", 3))}
-    # Batch normalization trains at larger learning rates, where the plain network fails on every seed.
+    # The plain network's learning rate of the curves, 0.1, is at or near the largest it bears;
+    # batch normalization trains at larger ones, where the plain network fails on every seed.
+    assert 0.1 <= max(trains["plain"]) <= 0.3
     assert max(trains["bn"]) > max(trains["plain"])
     assert any(table[lr][0] <= 0.5 and table[lr][3] > 0.5 for lr in table)
     # At the smallest learning rate the plain network is ahead.
@@ -94,8 +96,9 @@ def test_learning_rate_sweep(text, pasted):
     assert re.search(rf"without BN: every seed trains for learning rates 0.01 to {max(trains['plain']):g}; ", text)
     assert re.search(rf"with BN: every seed trains for learning rates 0.01 to {max(trains['bn']):g}; ", text)
     assert f"{max(trains['bn']) / max(trains['plain']):g}" in pasted
-    assert percent(max(row[2] for row in table.values())) in pasted
-    assert percent(max(row[0] for row in table.values())) in pasted
+    best_bn, best_plain = max(row[2] for row in table.values()), max(row[0] for row in table.values())
+    assert percent(best_bn) in pasted and percent(best_plain) in pasted
+    assert abs(best_bn - best_plain) < 0.02                        # "close"
 
 
 def test_initialization_sweep(text, pasted):
@@ -152,7 +155,8 @@ def test_experiments_fit_the_time_budget(text):
 
 def test_the_chapter_has_its_figures_and_exercises(built_book):
     html = (built_book / "html" / "book" / "normalization" / "batch_norm.html").read_text()
-    assert html.count("<img") >= 4
+    figures = BeautifulSoup(html, "html.parser").select("div.cell_output img")
+    assert len(figures) >= 4 and all(figure.get("alt") for figure in figures)
     assert "arxiv.org/abs/1805.11604" in html
     assert "exercises/batch_norm/batch_norm.ipynb" in html and "colab.research.google.com" in html
 
