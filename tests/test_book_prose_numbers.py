@@ -47,7 +47,9 @@ A numeral that remains is still *not* a number in prose when it is
 5. **a setup constant that the reader sees defined in the adjacent code**: its
    value equals a number literal in a code cell of the same section (the text
    between two headings of any level), such as the ``64`` of
-   ``nn.Linear(64, 64)`` when the text says "two hidden layers of 64 units".
+   ``nn.Linear(64, 64)`` when the text says "two hidden layers of 64 units"
+   (a percentage matches its value or its value divided by 100: ``30 %`` and
+   ``NOISE = 0.3``).
 
 Everything else must come from a glue role. The rules are general on purpose:
 they name kinds of numbers, never particular numbers or pages.
@@ -57,7 +59,9 @@ key that a ``glue(...)`` call in a code cell of its chapter hands over; a key
 built with an f-string, ``glue(f"acc_{name}", ...)``, covers every key with
 text in place of each replacement field. A key of another chapter is written
 ``path::key``. (The book build, with warnings as errors, also fails on a key
-that no cell glued; this test says so without a build.)
+that no cell glued; this test says so without a build.) The keys are found by
+parsing the code cells, so a helper that passes its first argument to glue,
+``def note(name, value): glue(name, ...)``, glues the keys it is called with.
 """
 
 import ast
@@ -121,14 +125,14 @@ def code_and_prose(markdown: str):
 
     Each section is (prose lines with their line numbers, the set of values of the
     number literals in the code cells of the section); a new section starts at
-    every heading. The glued keys are the first arguments of glue("key", ...).
+    every heading. The glued keys are those of glued_keys, over all code cells.
     """
     lines = markdown.splitlines()
     if lines and lines[0].strip() == "---":                       # front matter
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
         lines = [""] * (end + 1) + lines[end + 1:]
     sections = [([], set())]
-    glued = set()
+    cells = []
     fences = []                   # open fences, innermost last: [fence, kind, in_header]
     for number, line in enumerate(lines, start=1):
         match = FENCE.match(line)
@@ -143,6 +147,8 @@ def code_and_prose(markdown: str):
             name = directive.group(1) if directive else ""
             kind = "prose" if name in PROSE_DIRECTIVES else "code-cell" if name == "code-cell" else "literal"
             fences.append([match["fence"], kind, True])
+            if kind == "code-cell":
+                cells.append([])
             if kind == "prose":
                 sections[-1][0].append((number, info[directive.end():]))   # an admonition's title
             continue
@@ -155,7 +161,7 @@ def code_and_prose(markdown: str):
                 if top[2] == "meta":
                     continue
                 top[2] = False
-                glued.update(glued_keys(line))
+                cells[-1].append(line)
                 sections[-1][1].update(literals(line))
             continue
         if top and top[2]:                                        # directive options right after the fence
@@ -165,23 +171,56 @@ def code_and_prose(markdown: str):
         if HEADING.match(line):
             sections.append(([], set()))
         sections[-1][0].append((number, line))
-    return sections, glued
+    return sections, glued_keys(["\n".join(cell) for cell in cells])
 
 
-def glued_keys(code: str) -> set[str]:
-    """The keys that glue("key", ...) calls in a line of code glue, as regular expressions.
+def glued_keys(cells: list[str]) -> set[str]:
+    """The keys that the code cells glue, as regular expressions.
 
-    A key built with an f-string, glue(f"acc_{name}", ...), stands for every key in
-    which each replacement field is some text.
+    A key is the first argument of a call to glue, or to a function of the
+    chapter that passes one of its parameters to glue as the key (a helper such as
+    ``def note(name, value): glue(name, f"{value:.3f}")``), found by parsing the
+    cells. A key built with an f-string, ``glue(f"acc_{name}", ...)``, stands for
+    every key in which each replacement field is some text.
     """
+    trees = []
+    for cell in cells:
+        try:
+            trees.append(ast.parse(cell))
+        except SyntaxError:                                       # IPython syntax: read its glue calls only
+            trees.append(ast.parse("\n".join(re.findall(r"^\s*(glue\(.*\))\s*$", cell, re.M))))
+    key_position = {"glue": 0}                                    # function name -> index of its key argument
+    grown = True
+    while grown:
+        grown = False
+        for function in (node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)):
+            parameters = [argument.arg for argument in function.args.args]
+            for call in calls(function, key_position):
+                key = key_argument(call, key_position[call.func.id])
+                if function.name not in key_position and isinstance(key, ast.Name) and key.id in parameters:
+                    key_position[function.name] = parameters.index(key.id)
+                    grown = True
     keys = set()
-    for prefix, key in re.findall(r"""\bglue\(\s*(f?)["']([^"']+)["']""", code):
-        if prefix:
-            keys.add("".join(".+" if part.startswith("{") else re.escape(part)
-                             for part in re.split(r"(\{[^}]*\})", key)))
-        else:
-            keys.add(re.escape(key))
+    for tree in trees:
+        for call in calls(tree, key_position):
+            key = key_argument(call, key_position[call.func.id])
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                keys.add(re.escape(key.value))
+            elif isinstance(key, ast.JoinedStr):
+                keys.add("".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+"
+                                 for part in key.values))
     return keys
+
+
+def calls(tree: ast.AST, functions: dict[str, int]) -> list[ast.Call]:
+    return [node for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions]
+
+
+def key_argument(call: ast.Call, position: int) -> ast.expr | None:
+    if len(call.args) > position:
+        return call.args[position]
+    return next((keyword.value for keyword in call.keywords if keyword.arg == "name"), None)
 
 
 def literals(code: str) -> set[float]:
@@ -271,6 +310,8 @@ def is_number_in_prose(text: str, match: re.Match, defined: set[float]) -> bool:
         return True                                                                # 3.4.1 with no reference
     if is_integer and number in (0, 1):                                            # rule 4
         return False
+    if numeral.endswith("%"):                                                      # 30 % is 0.3 in code
+        return number not in defined and number / 100 not in defined
     return number not in defined                                                   # rule 5
 
 
@@ -281,9 +322,11 @@ def names_an_item(word: str) -> bool:
 
 
 def glue_roles(markdown: str) -> list[tuple[str, str]]:
-    """(document, key) of every glue role; the document is "" for the chapter itself."""
+    """(document, key) of every glue role of the prose; the document is "" for the chapter itself."""
+    sections, _ = code_and_prose(markdown)
+    prose = "\n".join(line for lines, _ in sections for _, line in lines)
     roles = []
-    for role, content in re.findall(r"\{glue(:\w*)?\}`([^`]+)`", markdown):
+    for role, content in re.findall(r"\{glue(:\w*)?\}`([^`]+)`", prose):
         if role == ":text" and ":" in content.replace("::", ""):
             content = content.rsplit(":", 1)[0]                # {glue:text}`key:.3f`: the format goes
         document, _, key = content.rpartition("::")
@@ -324,11 +367,12 @@ kernelspec:
 
 # A chapter
 
-Some text with 0.967 typed in, and a glued {glue:text}`acc:.3f` value.
+Some text with 0.967 typed in, and a glued {glue:text}`acc:.3f` value; 30 % is set below, 12 % is not.
 
 ```{code-cell} ipython3
 from myst_nb import glue
 layer = nn.Linear(64, 32)
+NOISE = 0.3
 glue("acc", 0.5, display=False)
 ```
 
@@ -354,11 +398,14 @@ def test_a_glue_role_without_a_source_is_found(tmp_path):
     roles = glue_roles(chapter.read_text())
     assert roles == [("", "accuracy")]
     assert not any(re.fullmatch(pattern, "accuracy") for pattern in glued)
-    assert glued_keys('glue(f"acc_{name}_{epoch}", value)') == {r"acc_.+_.+"}
+    assert glued_keys(['glue(f"acc_{name}_{epoch}", value)']) == {r"acc_.+_.+"}
+    helper = 'def note(name, value, fmt=".3f"):\n    glue(name, format(value, fmt), display=False)\nnote("loss", 0.5)'
+    assert glued_keys([helper]) == {"loss"}
+    assert glued_keys(["%time x = 1\nglue('shown', 2)"]) == {"shown"}
 
 
 def test_rules_on_a_sample():
     found = [(numeral, context) for _, numeral, context in numbers_in_prose(SAMPLE)]
     numerals = [numeral for numeral, _ in found]
-    assert numerals == ["0.967", "13", "2.5", "0.25", "64"], found
+    assert numerals == ["0.967", "12 %", "13", "2.5", "0.25", "64"], found
     assert code_and_prose(SAMPLE)[1] == {"acc"}
