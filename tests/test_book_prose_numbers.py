@@ -45,8 +45,9 @@ A numeral that remains is still *not* a number in prose when it is
 4. **0 or 1** written as a bare integer: the neutral elements that definitions
    use (``mean 0 and variance 1``, ``weights sum to 1``);
 5. **a setup constant that the reader sees defined in the adjacent code**: its
-   value equals a number literal in a code cell of the same section (the text
-   between two headings of any level), such as the ``64`` of
+   value equals a number written in a code cell of the same section (the text
+   between two headings of any level), as a literal or inside a string or a
+   docstring, not in a comment or a format specification; such as the ``64`` of
    ``nn.Linear(64, 64)`` when the text says "two hidden layers of 64 units"
    (a percentage matches its value or its value divided by 100: ``30 %`` and
    ``NOISE = 0.3``).
@@ -139,7 +140,8 @@ def code_and_prose(markdown: str):
         top = fences[-1] if fences else None
         if match and top and match["fence"][0] == top[0][0] and len(match["fence"]) >= len(top[0]) \
                 and not match["info"].strip():
-            fences.pop()                                          # a closing fence
+            if fences.pop()[1] == "code-cell":                    # a closing fence
+                sections[-1][1].update(literals("\n".join(cells[-1])))
             continue
         if match and (top is None or top[1] == "prose"):
             info = match["info"].strip()
@@ -162,7 +164,6 @@ def code_and_prose(markdown: str):
                     continue
                 top[2] = False
                 cells[-1].append(line)
-                sections[-1][1].update(literals(line))
             continue
         if top and top[2]:                                        # directive options right after the fence
             if re.match(r"^\s*:[\w-]+:", line):
@@ -224,15 +225,33 @@ def key_argument(call: ast.Call, position: int) -> ast.expr | None:
 
 
 def literals(code: str) -> set[float]:
-    """The values of the number literals in a line of code (digits inside names are not literals)."""
+    """The values of the numbers written in a code cell, with their signs dropped.
+
+    These are the number literals, and the numbers written inside its strings and
+    docstrings (``"95% interval"``), which the reader sees as well; not digits
+    inside names, format specifications (``{x:10.3f}``) or comments. A cell that
+    Python cannot parse (IPython syntax) gives the numbers outside its comments.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return {float(token) for token in NUMBER_IN_TEXT.findall(re.sub(r"#.*", " ", code))}
     values = set()
-    code = re.sub(r"#.*", "", code)                              # comments are prose for programmers
-    for token in re.findall(r"(?<![\w.])\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?", code):
-        try:
-            values.add(float(ast.literal_eval(token.rstrip("."))))
-        except (ValueError, SyntaxError):
-            pass
+    nodes = [tree]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            values.add(abs(float(node.value)))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            values.update(float(token) for token in NUMBER_IN_TEXT.findall(node.value))
+        elif isinstance(node, ast.FormattedValue):
+            nodes.append(node.value)                              # its format_spec is no number of the code
+            continue
+        nodes.extend(ast.iter_child_nodes(node))
     return values
+
+
+NUMBER_IN_TEXT = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 
 
 def strip_markup(text: str) -> str:
@@ -311,8 +330,8 @@ def is_number_in_prose(text: str, match: re.Match, defined: set[float]) -> bool:
     if is_integer and number in (0, 1):                                            # rule 4
         return False
     if numeral.endswith("%"):                                                      # 30 % is 0.3 in code
-        return number not in defined and number / 100 not in defined
-    return number not in defined                                                   # rule 5
+        return abs(number) not in defined and abs(number) / 100 not in defined
+    return abs(number) not in defined                                              # rule 5
 
 
 def names_an_item(word: str) -> bool:
