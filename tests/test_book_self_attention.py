@@ -57,7 +57,7 @@ def test_the_text_takes_its_numbers_from_the_cells(text, pasted):
     weights = re.search(r"^weights: (\S+) (\S+) (\S+)$", text, re.M).groups()
     assert pasted[:3] == list(weights)
     log_max = re.search(r"whose logarithm is (\S+)$", text, re.M).group(1)
-    assert f"{float(log_max):.0f}" in pasted
+    assert f"{float(log_max):.1f}" in pasted
     # The smallest stable softmax weight, 1 / (1 + e + e^2), as printed.
     assert "0.0900" in pasted and "stable softmax: tensor([0.0900, 0.2447, 0.6652])" in text
 
