@@ -35,7 +35,8 @@ A numeral that remains is still *not* a number in prose when it is
    ``arXiv:1502.03167``, ``2-D``);
 2. **a year**, an integer from 1900 to 2029, as in a citation (``Ioffe &
    Szegedy, 2015``);
-3. **a label or a reference**: an integer, or a dotted number such as ``3.4.1``,
+3. **a label or a reference**: an integer, or a dotted number such as ``3.4.1``
+   that does not start with ``0.``,
    right after a reference mark (``§``, ``vol.``, ``no.``, ``pp.``, ``eq.``,
    ``version``...), after a capitalized word that is not a common sentence
    opening (``Section 3.2``, ``NumPy 2``, ``NEP 50``, ``Key 1``), or after a
@@ -311,7 +312,7 @@ def is_number_in_prose(text: str, match: re.Match, defined: set[float]) -> bool:
         return False
     plain = re.sub(r"[ ,\u00a0\u202f%]", "", numeral).replace("−", "-")
     is_integer = re.fullmatch(r"[-+]?\d+", plain) is not None
-    is_label = re.fullmatch(r"\d+(?:\.\d+)*", plain) is not None                  # 3, 3.2, 3.4.1
+    is_label = re.fullmatch(r"[1-9]\d*(?:\.\d+)*|0", plain) is not None           # 0, 3, 3.2, 3.4.1, not 0.93
     if is_integer and 1900 <= int(plain) <= 2029 and "," not in numeral:          # rule 2
         return False
     before = text[:match.start()]
@@ -397,7 +398,7 @@ glue("acc", 0.5, display=False)
 
 The layer has 64 inputs and 32 outputs, trained in 13 steps (Ioffe & Szegedy, 2015,
 [arXiv:1502.03167](https://arxiv.org/abs/1502.03167)); see Section 3.2, BatchNorm2d, float32,
-token 1, rows 1 and 2, NumPy 2, mean 0 and variance 1, $x = 2.5$ and `eps=1e-5`.
+token 1, rows 1 and 2, NumPy 2, mean 0 and variance 1, $x = 2.5$ and `eps=1e-5`; GroupNorm 0.869.
 
 :::{dropdown} NumPy 1 and NumPy 2
 :class: dropdown
@@ -426,5 +427,5 @@ def test_a_glue_role_without_a_source_is_found(tmp_path):
 def test_rules_on_a_sample():
     found = [(numeral, context) for _, numeral, context in numbers_in_prose(SAMPLE)]
     numerals = [numeral for numeral, _ in found]
-    assert numerals == ["0.967", "12 %", "13", "2.5", "0.25", "64"], found
+    assert numerals == ["0.967", "12 %", "13", "2.5", "0.869", "0.25", "64"], found
     assert code_and_prose(SAMPLE)[1] == {"acc"}
