@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from bs4 import BeautifulSoup
 
 from helpers import printed
 
@@ -90,3 +91,18 @@ def test_prints_iteration_counts(text):
     # The closed form reproduces the count measured by running gradient descent.
     assert closed_form["standardized"] == standardized.group(1)
     assert re.search(r"^whitened: best learning rate \S+, iterations to converge: \d+$", text, re.M)
+
+
+def test_the_text_takes_its_numbers_from_the_cells(built_book, text):
+    page = BeautifulSoup((built_book / "html" / f"{CHAPTER}.html").read_text(), "html.parser")
+    pasted = [span.get_text() for span in page.select("span.pasted-text")]
+    # sigmoid(4), the value above which every entry of a from 4 upwards lands, printed in SIGMOID.
+    assert "0.982" in pasted and "0.98201379" in text
+    standardized = re.search(r"^standardized: best learning rate \S+, iterations to converge: (\d+)$", text, re.M)
+    raw = re.search(r"^raw: iterations to converge at learning rate \S+, closed form: (\d+)$", text, re.M)
+    assert standardized.group(1) in pasted
+    assert f"{int(raw.group(1)):,d}" in pasted
+    # The closed form sits in a collapsed note, its cell in a collapsed cell.
+    titles = [details.get_text(" ", strip=True) for details in page.select("details.sd-dropdown")]
+    assert any("How many iterations the raw problem would need" in title for title in titles), titles
+    assert "exercises/feature_scaling/feature_scaling.ipynb" in str(page)

@@ -2,14 +2,22 @@
 the batch-norm chapter prints the accuracies of a model left in training mode."""
 
 import re
+from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from helpers import printed
 
 pytestmark = pytest.mark.slow
 
 CHAPTER = "book/normalization/normalization_layers"
+
+
+def glued(built, chapter) -> list[str]:
+    """The values that glue pasted into the text of a chapter, in order."""
+    page = BeautifulSoup((built / "html" / f"{chapter}.html").read_text(), "html.parser")
+    return [span.get_text() for span in page.select("span.pasted-text")]
 
 
 def test_layer_norm_example_prints_the_known_numbers(built_book):
@@ -54,9 +62,47 @@ def test_layers_match_their_definitions(built_book):
 
 def test_batch_size_experiment_prints_its_table(built_book):
     text = printed(built_book, CHAPTER)
-    assert re.search(r"batch size\s+BatchNorm\s+GroupNorm", text)
+    assert re.search(r"batch size\s+BatchNorm\s+GroupNorm\s+BN - GN", text)
+    assert "300 steps, mean ± std over 3 seeds" in text
+    table = {}
     for batch_size in (2, 4, 8, 16, 32, 64):
-        assert re.search(rf"^\s+{batch_size}\s+[01]\.\d{{3}}\s+[01]\.\d{{3}}$", text, re.M), batch_size
+        row = re.search(rf"^\s+{batch_size}\s+([01]\.\d{{3}}) ± (0\.\d{{3}})\s+([01]\.\d{{3}}) ± (0\.\d{{3}})"
+                        rf"\s+([-+]\d\.\d{{3}}) ± (0\.\d{{3}})$", text, re.M)
+        assert row, batch_size
+        table[batch_size] = tuple(map(float, row.groups()))
+    # Batch norm fails at batch size 2, far below group norm trained from the same seeds.
+    assert table[2][0] < table[2][2] - 0.1
+    # From some batch size on it is no worse than group norm within the spread, and the text says from which.
+    no_worse = re.search(r"BatchNorm is within one standard deviation of GroupNorm, or above, from batch size (\d+) on",
+                         text)
+    assert no_worse
+    start = int(no_worse.group(1))
+    assert start > 2 and all(table[n][4] + table[n][5] >= -1e-3 for n in table if n >= start)
+    pasted = glued(built_book, CHAPTER)
+    assert f"{table[2][0]:.3f}" in pasted and f"{table[2][2]:.3f}" in pasted
+    assert str(start) in pasted
+    # The group-norm column's range, and the examples seen by the smallest and largest batches.
+    group = [row[2] for row in table.values()]
+    assert f"{min(group):.3f}" in pasted and f"{max(group):.3f}" in pasted
+    assert "600" in pasted and "19200" in pasted
+
+
+def test_digressions_are_collapsed_and_still_computed(built_book):
+    text = printed(built_book, CHAPTER)
+    assert "float32 spacing near it:" in text
+    assert "same as one reshape: True" in text
+    html = (built_book / "html" / f"{CHAPTER}.html").read_text()
+    page = BeautifulSoup(html, "html.parser")
+    titles = [details.get_text(" ", strip=True) for details in page.select("details.sd-dropdown")]
+    assert any("NumPy 1 and NumPy 2" in title for title in titles), titles
+    assert any("contiguous channels" in title for title in titles), titles
+    assert "exercises/normalization_layers/normalization_layers.ipynb" in html
+
+
+def test_batch_renorm_defines_the_batch_standard_deviation_without_itself():
+    source = (Path(__file__).parent.parent / f"{CHAPTER}.md").read_text()
+    definition = re.search(r"\\sigma_B = (.*?)\$", source, re.S)
+    assert definition and "\\sigma_B" not in definition.group(1), definition
 
 
 def test_batch_norm_chapter_prints_the_eval_pitfall(built_book):

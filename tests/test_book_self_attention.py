@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from bs4 import BeautifulSoup
 
 from helpers import printed
 
@@ -14,6 +15,17 @@ CHAPTER = "book/attention/self_attention"
 @pytest.fixture(scope="module")
 def text(built_book):
     return printed(built_book, CHAPTER)
+
+
+@pytest.fixture(scope="module")
+def page(built_book):
+    return BeautifulSoup((built_book / "html" / f"{CHAPTER}.html").read_text(), "html.parser")
+
+
+@pytest.fixture(scope="module")
+def pasted(page):
+    """The values that glue pasted into the text, in order."""
+    return [span.get_text() for span in page.select("span.pasted-text")]
 
 
 def differences(text, label):
@@ -38,6 +50,29 @@ def test_the_hand_checkable_example(text):
     assert "[[0.6928 0.4935]\n [0.6163 0.7673]\n [0.4935 0.6928]]" in text
     for label in ("loop vs matrix, weights", "loop vs matrix, output", "matrix vs F.scaled_dot_product_attention"):
         assert differences(text, label)[0] < 1e-12, label
+
+
+def test_the_text_takes_its_numbers_from_the_cells(text, pasted):
+    # The output of token 1 as a weighted average of the values, with the printed weights.
+    weights = re.search(r"^weights: (\S+) (\S+) (\S+)$", text, re.M).groups()
+    assert pasted[:3] == list(weights)
+    log_max = re.search(r"whose logarithm is (\S+)$", text, re.M).group(1)
+    assert f"{float(log_max):.1f}" in pasted
+    # The smallest stable softmax weight, 1 / (1 + e + e^2), as printed.
+    assert "0.0900" in pasted and "stable softmax: tensor([0.0900, 0.2447, 0.6652])" in text
+
+
+def test_heads_are_numbered_from_zero_as_in_the_code(text, page):
+    assert "head 0 of K = 5 (offset -2):" in text
+    prose = page.get_text()
+    assert "head_0" in prose or "\\text{head}_0" in prose
+    assert "h * d_head:(h + 1) * d_head" in prose
+
+
+def test_memory_is_quadratic_only_when_the_scores_are_stored(page):
+    prose = " ".join(page.get_text().split())
+    assert "in time and memory" not in prose
+    assert "memory linear in" in prose and "grows only linearly in" in prose
 
 
 def test_stable_softmax_and_masks(text):
@@ -93,3 +128,4 @@ def test_the_chapter_has_its_figures(built_book):
     html = (built_book / "html" / "book" / "attention" / "self_attention.html").read_text()
     assert html.count("<img") >= 4
     assert "arxiv.org/abs/1911.03584" in html
+    assert "exercises/attention/attention.ipynb" in html
