@@ -48,3 +48,12 @@ def printed(built: Path, chapter: str) -> str:
 
     page = BeautifulSoup((built / "html" / f"{chapter}.html").read_text(), "html.parser")
     return "".join(pre.get_text() for output in page.select("div.cell_output") for pre in output.select("pre"))
+
+
+def question_points(source_notebook: Path) -> dict[str, float]:
+    """grade_id -> points of the graded cells of the notebook's Questions section (hidden tests and written answers)."""
+    notebook = nbformat.read(source_notebook, as_version=4)
+    ids = [grade_id(cell) for cell in notebook.cells]
+    start = ids.index(f"{Path(source_notebook).stem}_questions")
+    return {grade_id(cell): cell.metadata.nbgrader["points"] for cell in notebook.cells[start:]
+            if cell.metadata.get("nbgrader", {}).get("grade")}

@@ -19,11 +19,15 @@ import pytest
 
 from adversarial import ASSIGNMENT, CASES, Context, write_submission
 from autograder.grading.pipeline import Limits, grade
+from conftest import ROOT
+from helpers import question_points
 
 pytestmark = pytest.mark.slow
 
 # A correct submission runs in seconds; an infinite loop is stopped after half a minute.
 FAST_LIMITS = dict(cell_timeout=10, notebook_timeout=30)
+# The corpus answers the code and leaves the questions unanswered: "full" is every point but theirs.
+QUESTIONS = question_points(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +105,7 @@ def test_each_hostile_or_broken_submission_gets_its_grade(graded_corpus, name):
     course, outcomes, _ = graded_corpus
     case, outcome = CASES[name], outcomes[name]
     assert outcome.max_score > 0
-    expected = outcome.max_score if case.expected == "full" else 0
+    expected = outcome.max_score - sum(QUESTIONS.values()) if case.expected == "full" else 0
     assert outcome.score == expected, (case.description, outcome)
     assert outcome.status == case.status, (case.description, outcome)
     if case.status != "graded" or case.expected == "zero":
@@ -121,7 +125,7 @@ def test_the_batch_reports_why(graded_corpus):
     # The harness never relied on torch.testing: the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_testing"].tests.values())
     assert "SystemExit" not in outcomes["sys_exit"].reason  # the kernel survives: only the answer is missing
-    assert all("NameError" in message for message in outcomes["sys_exit"].tests.values())
+    assert all("NameError" in message for test, message in outcomes["sys_exit"].tests.items() if test not in QUESTIONS)
     html = report.read_text()
     assert html.count("<img") == 2
     for student in ("infinite_loop", "os_exit", "segfault", "invalid_json"):
@@ -223,4 +227,4 @@ def test_grading_without_a_sandbox_needs_a_flag_and_warns(tmp_path_factory):
     submit(course, "solution", "solution")
     result = run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--no-sandbox"], course)
     assert "warning: grading WITHOUT a sandbox" in result.stderr
-    assert "solution: 12/12" in result.stdout
+    assert "solution: 12/16" in result.stdout

@@ -1,5 +1,6 @@
 """Solutions pass their own tests; exercises are exactly what solutions generate, with no solution in them."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import nbformat
 import pytest
 
 from autograder.check import check_notebook, format_report
-from helpers import grade_id, solution_regions
+from helpers import SOLUTION_REGION, grade_id, solution_regions
 
 from conftest import ROOT
 
@@ -66,10 +67,42 @@ def test_no_solution_or_hidden_test_leaks_into_an_exercise(release):
         assert lines
         for line in lines:
             assert line not in released_code, f"solution line in {release.name}: {line}"
-    # Every solution cell is a stub the student must fill.
+    # Every solution cell is a stub the student must fill: code, or a written answer graded by hand.
     for cell in nbformat.read(release, as_version=4).cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
-            assert "raise NotImplementedError()" in cell.source, grade_id(cell)
+            stub = "raise NotImplementedError()" if cell.cell_type == "code" else "YOUR ANSWER HERE"
+            assert stub in cell.source, grade_id(cell)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_each_exercise_asks_questions_graded_by_hidden_tests_or_by_hand(source):
+    cells = nbformat.read(source, as_version=4).cells
+    heading = [i for i, cell in enumerate(cells) if grade_id(cell) == f"{source.stem}_questions"]
+    assert len(heading) == 1, "no Questions section"
+    questions = cells[heading[0] + 1:]
+    asked = [cell for cell in questions if (grade_id(cell) or "").endswith("_question")]
+    assert 2 <= len(asked) <= 4, [grade_id(cell) for cell in asked]
+    for question, response in zip(questions, questions[1:]):
+        if not (grade_id(question) or "").endswith("_question"):
+            continue
+        marks = response.metadata["nbgrader"]
+        graded_by = response if response.cell_type == "markdown" else questions[questions.index(response) + 1]
+        stated = re.search(r"\*\*Question \d+ \([^)]*, (\d+) points?\)\.\*\*", question.source)
+        assert stated and int(stated.group(1)) == graded_by.metadata["nbgrader"]["points"], grade_id(question)
+        if response.cell_type == "markdown":
+            # Answered in words, graded by hand: points, and a rubric that stays in the solution region.
+            assert marks["grade"] and marks["solution"] and marks["points"] > 0, grade_id(response)
+            assert "Rubric" in solution_regions_of(response.source), grade_id(response)
+        else:
+            # Answered in a variable, which a hidden test after it checks with autograder.questions.
+            test = questions[questions.index(response) + 1]
+            assert marks["solution"] and not marks["grade"], grade_id(response)
+            assert test.metadata["nbgrader"]["grade"] and "### BEGIN HIDDEN TESTS" in test.source, grade_id(test)
+            assert re.search(r"check_(number|choice)\(\s*globals\(\)", test.source), grade_id(test)
+
+
+def solution_regions_of(text: str) -> str:
+    return "".join(m.group(1) for m in SOLUTION_REGION.finditer(text))
 
 
 @pytest.mark.slow

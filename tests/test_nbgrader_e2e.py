@@ -6,6 +6,7 @@ import sys
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 from helpers import solution_code, submission
 
@@ -35,6 +36,14 @@ def read_scores(course) -> dict:
                 for row in csv.DictReader(file)}
 
 
+def written_answers(course, assignment) -> dict[str, float]:
+    """grade_id -> points of the answers in words, which the instructor grades by hand."""
+    return {cell.metadata.nbgrader["grade_id"]: cell.metadata.nbgrader["points"]
+            for source in (course / "solutions" / assignment).glob("*.ipynb")
+            for cell in nbformat.read(source, as_version=4).cells
+            if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade")}
+
+
 def test_every_solution_scores_full_marks_and_every_blank_zero(course_copy):
     course = course_copy
     assignments = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
@@ -49,8 +58,27 @@ def test_every_solution_scores_full_marks_and_every_blank_zero(course_copy):
     scores = read_scores(course)
     for assignment in assignments:
         solution, blank = scores[(assignment, "solution")], scores[(assignment, "blank")]
-        assert solution[1] > 0 and solution == (solution[1], solution[1]), (assignment, solution)
+        by_hand = sum(written_answers(course, assignment).values())
+        # Every automatic point, questions included; the written answers wait for the instructor.
+        assert solution[1] > by_hand > 0 and solution == (solution[1] - by_hand, solution[1]), (assignment, solution)
         assert blank == (0.0, blank[1]), (assignment, blank)
+
+    # The instructor grades the written answers by their rubric; the model answers earn every point.
+    with Gradebook("sqlite:///" + str(course / "grading" / "gradebook.db")) as gradebook:
+        for assignment in assignments:
+            pending = {student: [grade for notebook in gradebook.find_submission(assignment, student).notebooks
+                                 for grade in notebook.grades if grade.needs_manual_grade]
+                       for student in ("solution", "blank")}
+            # Unanswered cells score 0 by themselves, so only the solution's written answers wait.
+            assert pending["blank"] == [], assignment
+            assert {grade.name for grade in pending["solution"]} == set(written_answers(course, assignment))
+            for grade in pending["solution"]:
+                grade.manual_score = grade.max_score
+                grade.needs_manual_grade = False
+            gradebook.db.commit()
+            solution = gradebook.find_submission(assignment, "solution")
+            assert solution.score == solution.max_score, assignment
+            assert gradebook.find_submission(assignment, "blank").score == 0, assignment
 
 
 def test_stock_nbgrader_grades_a_mistake_and_hides_hidden_tests(course_copy):
@@ -66,12 +94,13 @@ def test_stock_nbgrader_grades_a_mistake_and_hides_hidden_tests(course_copy):
 
     run(["nbgrader", "autograde", ASSIGNMENT, "--student", "blank"], course)
     graded = run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT], course)
-    assert "solution: 12/12" in graded.stdout and "blank: 0/12" in graded.stdout
+    # 14 automatic points (12 for the code, 2 for the questions) and 2 for an answer graded by hand.
+    assert "solution: 14/16" in graded.stdout and "blank: 0/16" in graded.stdout
 
     scores = {student: score for (_, student), score in read_scores(course).items()}
     full = scores["solution"][1]
     assert full >= 10
-    assert scores["solution"] == (full, full)
+    assert scores["solution"] == (full - sum(written_answers(course, ASSIGNMENT).values()), full)
     assert scores["blank"] == (0.0, full)
     assert 0 < scores["eps_outside"][0] < full
 
