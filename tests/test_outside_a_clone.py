@@ -56,7 +56,9 @@ def student_environment(tmp_path_factory):
     install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                               *STUDENT_PACKAGES], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr[-3000:]
-    assert subprocess.run([str(python), "-c", "import autograder"], capture_output=True).returncode != 0
+    outside = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    assert subprocess.run([str(python), "-c", "import autograder"], capture_output=True, cwd=folder.parent,
+                          env=outside).returncode != 0
     return python
 
 
@@ -83,7 +85,7 @@ def execute(python: Path, notebook: Path, environment: dict) -> subprocess.Compl
         "finally:\n"
         "    nbformat.write(notebook, sys.argv[1])\n"
     )
-    return subprocess.run([str(python), "-c", script, str(notebook), str(notebook.parent)],
+    return subprocess.run([str(python), "-c", script, str(notebook), str(notebook.parent)], cwd=notebook.parent,
                           env=environment, capture_output=True, text=True, timeout=1200)
 
 
@@ -105,10 +107,10 @@ def test_a_released_notebook_installs_the_autograder_and_runs_its_tests_outside_
     from helpers import solution_code
 
     release = nbformat.read(ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    answer = solution_code(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")[ASSIGNMENT]
+    answers = solution_code(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     for cell in release.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == ASSIGNMENT:
-            cell.source = answer
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade_id") in answers:
+            cell.source = answers[cell.metadata["nbgrader"]["grade_id"]]  # the student's work, done
     student = tmp_path / "Downloads"  # nowhere near the course
     student.mkdir()
     notebook = student / f"{ASSIGNMENT}.ipynb"
@@ -153,9 +155,9 @@ def test_without_a_reachable_source_the_setup_says_what_to_install(tmp_path):
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     environment["AUTOGRADER_SOURCE"] = str(tmp_path / "no-such-course")
     run = subprocess.run([str(python), "-c", setup.source], env=environment, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, cwd=tmp_path)
     assert run.returncode != 0
     assert run.stdout == f"Installing the course's autograder from {tmp_path / 'no-such-course'} ...\n"
     last = run.stderr.strip().splitlines()
-    assert last[-2].startswith(f"RuntimeError: Could not install the autograder from {tmp_path / 'no-such-course'}")
+    assert last[-2].startswith(f"ImportError: Could not install the autograder from {tmp_path / 'no-such-course'}")
     assert last[-1].startswith("Connect to the internet, or install it yourself: pip install \"autograder @ git+")
