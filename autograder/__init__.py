@@ -6,7 +6,7 @@ Test cells call the ``check_*`` functions of the module for their exercise
 Importing the package itself is cheap, so that the instructor's commands do
 not import torch: each exercise module imports what it needs, and records
 the functions it trusts when it is imported, before any student code runs
-(see ``autograder.integrity``).
+(see ``autograder.core.integrity``).
 """
 
 from importlib import import_module

@@ -25,12 +25,11 @@ from torch import nn
 
 from .core import integrity
 from .core.calling import call_student, materialize
-from .core.checks import Report, check, check_against_reference
+from .core.checks import Report, check, check_against_reference, fail_diagnosed
 from .core.compare import OUTPUT, compare, describe_wrong_type
 from .core.devices import available_devices
 from .core.failure import Failure
-from .core.hints import hint
-from .core.mistakes import UNSCALED_SCORES, UNSTABLE_SOFTMAX, Mistake, Planted, catch, diagnose
+from .core.mistakes import UNSCALED_SCORES, UNSTABLE_SOFTMAX, Mistake, Planted, catch
 from .core.operation import Operation
 
 # --- softmax -------------------------------------------------------------------
@@ -154,11 +153,9 @@ def check_softmax_rows_sum_to_one(student, *, shape=(5, 7), scale=30.0, seed=0) 
 
 def _fail_naming(where, summary, actual, expected, planted, arguments, operation):
     """Fail a property check, naming the planted mistake the output matches on ``arguments``, else a hint."""
-    run = lambda function: function(*materialize(arguments, None).values())  # noqa: E731
-    agree = lambda a, b: compare(OUTPUT, a, b, operation) is None  # noqa: E731
-    mistake = diagnose(actual, expected, planted, run, agree)
-    Failure(where, summary=summary, mistake=mistake.words if mistake else None,
-            hint=None if mistake else hint(actual, expected)).fail()
+    fail_diagnosed(where, actual, expected, summary=summary, planted=planted,
+                   run=lambda function: function(*materialize(arguments, None).values()),
+                   agree=lambda a, b: compare(OUTPUT, a, b, operation) is None)
 
 
 # --- scaled dot-product attention ------------------------------------------------
@@ -274,8 +271,11 @@ ATTENTION_MISTAKES = (
              divides_by_scale=True),
     _planted(_attention, SOFTMAX_OVER_QUERIES, catch("check_scaled_dot_product_attention"),
              softmax_over_queries=True),
-    _planted(_attention, MASK_AFTER_SOFTMAX, catch("check_scaled_dot_product_attention", mask="additive"),
-             mask_after_softmax=True),
+    # The -inf positions zeroed after the softmax: exactly the mistake for a boolean or causal mask; an
+    # additive mask's finite values are dropped as well.
+    _planted(_attention, MASK_AFTER_SOFTMAX, catch("check_scaled_dot_product_attention", mask="bool"),
+             catch("check_scaled_dot_product_attention", is_causal=True),
+             catch("check_scaled_dot_product_attention", mask="additive"), mask_after_softmax=True),
     _planted(_attention, CAUSAL_TRANSPOSED,
              catch("check_scaled_dot_product_attention", is_causal=True, length=3, source_length=5),
              causal_transposed=True),
@@ -515,6 +515,11 @@ STATE_DICT_KEYS = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_pro
 MHA_OUTPUTS = ("output", "attention weights")
 
 
+# The arguments of ``_forward`` after query, key and value.
+FORWARD_ARGUMENTS = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias", "key_padding_mask",
+                     "attn_mask", "need_weights")
+
+
 def _forward(module, query, key, value, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias,
              key_padding_mask, attn_mask, need_weights):
     """Run ``module`` with the given tensors as its parameters (gradients flow to them)."""
@@ -646,8 +651,7 @@ def check_multihead_attention_permutation_equivariant(module_class, *, seed=0) -
     where = f"{report.call} on cpu"
     module, built = _build(module_class, 8, 2)
     _require_parameters(module, built, 8, 2)
-    parameters = dict(list(args.items())[3:])  # the module's parameters, no masks
-    arguments = {"tokens": args["query"], **parameters}
+    arguments = {"tokens": args["query"], **{k: args[k] for k in FORWARD_ARGUMENTS}}  # no masks: None
 
     def run(tokens):
         return call_student(_self_attention(module), dict(arguments, tokens=tokens), where=where,

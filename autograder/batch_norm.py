@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import integrity
+from .core.arguments import per_channel_tensors
 from .core.checks import Report, check
 from .core.mistakes import (
     BATCH_STATS_IN_EVAL, BIASED_RUNNING_VAR, EPS_OUTSIDE_SQRT, FLIPPED_MOMENTUM, UNBIASED_VARIANCE, Mistake, Planted,
@@ -75,19 +76,6 @@ MISTAKES = (
             lambda input, mean, var, weight, bias, *rest: _batch_norm(input, mean, var, bias, weight, *rest),
             (catch("check_batch_norm", training=True),)),
 )
-
-
-def per_channel_tensors(channels, generator, *, running_stats=True, affine=True) -> tuple:
-    """Seeded float64 (running_mean, running_var, weight, bias) of ``channels`` values, or None each."""
-    running_mean = running_var = weight = bias = None
-    if running_stats:
-        # Away from (0, 1), so using or updating them matters.
-        running_mean = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
-        running_var = 0.5 + torch.rand(channels, generator=generator, dtype=torch.float64)
-    if affine:
-        weight = 1.0 + 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
-        bias = 0.5 * torch.randn(channels, generator=generator, dtype=torch.float64)
-    return running_mean, running_var, weight, bias
 
 
 def make_arguments(

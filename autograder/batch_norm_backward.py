@@ -34,13 +34,12 @@ import torch.nn.functional as F
 
 from .core import integrity
 from .core.calling import call_student, describe_call, materialize
-from .core.checks import Report, check
-from .core.compare import describe_wrong_type
-from .core.failure import Failure
+from .core.checks import Report, check, fail_diagnosed
+from .core.compare import compare_outputs, describe_wrong_type
 from .core.gradient_check import numeric_gradient, relative_error
 from .core.hints import output_hint
 from .core.mistakes import (
-    EPS_OUTSIDE_SQRT, NO_EPS, NO_SQRT, UNBIASED_VARIANCE, WRONG_AXES, Mistake, Planted, catch, diagnose,
+    EPS_OUTSIDE_SQRT, NO_EPS, NO_SQRT, UNBIASED_VARIANCE, WRONG_AXES, Mistake, Planted, catch,
 )
 from .core.operation import Operation
 
@@ -182,34 +181,34 @@ _SUM_OVER = "over every axis except axis 1"
 MISTAKES: tuple[Planted, ...] = (
     # grad_input
     _planted(Mistake(
-        "constant_statistics",
+        "batch_norm_backward.constant_statistics",
         "the mean and the variance are treated as constants (grad_input = grad_output * weight / std). "
         "Both depend on every input of the channel, so grad_input has two more terms: "
         "subtract the channel mean of grad_x_hat and x_hat times the channel mean of grad_x_hat * x_hat, "
         "where grad_x_hat = grad_output * weight."),
         *_FLAT, constant_mean=True, constant_var=True),
     _planted(Mistake(
-        "no_mean_path",
+        "batch_norm_backward.no_mean_path",
         "the path through the mean is missing: every input moves the channel mean, which every "
         "x_hat uses. Subtract the channel mean of grad_x_hat = grad_output * weight."),
         *_FLAT, constant_mean=True),
     _planted(Mistake(
-        "no_variance_path",
+        "batch_norm_backward.no_variance_path",
         "the path through the variance is missing: every input moves the channel variance. "
         "Subtract x_hat times the channel mean of grad_x_hat * x_hat, where grad_x_hat = grad_output * weight."),
         *_FLAT, constant_var=True),
     _planted(Mistake(
-        "variance_path_added",
+        "batch_norm_backward.variance_path_added",
         "the path through the variance is added instead of subtracted. Both channel terms are subtracted: "
         "grad_input = (grad_x_hat - mean(grad_x_hat) - x_hat * mean(grad_x_hat * x_hat)) / sqrt(var + eps)."),
         *_FLAT, added_var_term=True),
     _planted(Mistake(
-        "grad_input_without_weight",
+        "batch_norm_backward.grad_input_without_weight",
         "grad_input leaves out weight: the gradient that reaches x_hat is grad_x_hat = grad_output * weight, "
         "and every term of grad_input is built from grad_x_hat."),
         *_FLAT, without_weight=True),
     _planted(Mistake(
-        "divided_by_batch_size",
+        "batch_norm_backward.divided_by_batch_size",
         "grad_input's terms through the mean and the variance divide by the batch size N. A channel of an "
         "(N, C, H, W) input has N * H * W values: divide by that count, or take the mean " + _SUM_OVER + "."),
         *_SPATIAL, divided_by_batch_size=True),
@@ -226,71 +225,71 @@ MISTAKES: tuple[Planted, ...] = (
         *_SPATIAL, batch_axis_only=True),
     # grad_weight
     _planted(Mistake(
-        "grad_weight_of_input",
+        "batch_norm_backward.grad_weight_of_input",
         "grad_weight is summed from grad_output * input. weight multiplies the normalized input, so "
         "grad_weight is the sum of grad_output * x_hat, with x_hat = (input - mean) / sqrt(var + eps)."),
         *_FLAT, weight_of="input"),
     _planted(Mistake(
-        "grad_weight_of_centred_input",
+        "batch_norm_backward.grad_weight_of_centred_input",
         "grad_weight is summed from grad_output * (input - mean). weight multiplies the normalized input: "
         "divide by sqrt(var + eps) too, grad_weight = sum of grad_output * x_hat."),
         *_FLAT, weight_of="centred"),
     _planted(Mistake(
-        "grad_weight_of_grad_x_hat",
+        "batch_norm_backward.grad_weight_of_grad_x_hat",
         "grad_weight is summed from grad_x_hat * x_hat = grad_output * weight * x_hat: weight appears once "
         "too often. grad_weight = sum of grad_output * x_hat."),
         *_FLAT, weight_of="grad_x_hat"),
     _planted(Mistake(
-        "grad_weight_sign",
+        "batch_norm_backward.grad_weight_sign",
         "grad_weight has the wrong sign. The output is weight * x_hat + bias, so grad_weight = "
         "+ sum of grad_output * x_hat."),
         *_FLAT, flipped_weight=True),
     _planted(Mistake(
-        "grad_weight_batch_only",
+        "batch_norm_backward.grad_weight_batch_only",
         "grad_weight is summed over the batch axis only. weight has one value per channel, "
         f"so sum grad_output * x_hat {_SUM_OVER}, the spatial axes included."),
         *_SPATIAL, weight_sum="batch"),
     _planted(Mistake(
-        "grad_weight_not_summed",
+        "batch_norm_backward.grad_weight_not_summed",
         f"grad_weight is not summed. weight has one value per channel, so sum grad_output * x_hat {_SUM_OVER}."),
         *_FLAT, weight_sum="none"),
     _planted(Mistake(
-        "grad_weight_averaged",
+        "batch_norm_backward.grad_weight_averaged",
         "grad_weight is averaged (mean) instead of summed. weight is used by every value of its channel, "
         f"so its gradient adds up their contributions: sum grad_output * x_hat {_SUM_OVER}."),
         *_FLAT, weight_sum="mean"),
     _planted(Mistake(
-        "gradients_averaged",
+        "batch_norm_backward.gradients_averaged",
         "grad_weight and grad_bias are averaged (mean) instead of summed. weight and bias are used by every "
         f"value of their channel, so their gradients add up the contributions: sum {_SUM_OVER}."),
         *_FLAT, weight_sum="mean", bias_sum="mean"),
     # grad_bias
     _planted(Mistake(
-        "grad_bias_averaged",
+        "batch_norm_backward.grad_bias_averaged",
         "grad_bias is averaged (mean) instead of summed. bias is added to every value of its channel, "
         f"so its gradient adds up their contributions: sum grad_output {_SUM_OVER}."),
         *_FLAT, bias_sum="mean"),
     _planted(Mistake(
-        "grad_bias_of_grad_x_hat",
+        "batch_norm_backward.grad_bias_of_grad_x_hat",
         "grad_bias is summed from grad_x_hat = grad_output * weight. bias is added after the weight, so "
         "grad_bias is the sum of grad_output alone."),
         *_FLAT, bias_of="grad_x_hat"),
     _planted(Mistake(
-        "grad_bias_batch_only",
+        "batch_norm_backward.grad_bias_batch_only",
         "grad_bias is summed over the batch axis only. bias has one value per channel, "
         f"so sum grad_output {_SUM_OVER}, the spatial axes included."),
         *_SPATIAL, bias_sum="batch"),
     _planted(Mistake(
-        "grad_bias_over_everything",
+        "batch_norm_backward.grad_bias_over_everything",
         "grad_bias is summed over every axis, the channels included. bias has one value per "
         f"channel, so sum grad_output {_SUM_OVER}."),
         *_FLAT, bias_sum="everything"),
     _planted(Mistake(
-        "grad_bias_not_summed",
+        "batch_norm_backward.grad_bias_not_summed",
         f"grad_bias is not summed. bias has one value per channel, so sum grad_output {_SUM_OVER}."),
         *_FLAT, bias_sum="none"),
     _planted(Mistake(
-        "weight_and_bias_swapped",
+        "batch_norm_backward.weight_and_bias_swapped",
         "grad_weight and grad_bias are swapped. Return (grad_input, grad_weight, grad_bias): grad_weight is "
         "the sum of grad_output * x_hat, grad_bias the sum of grad_output."),
         *_FLAT, swapped=True),
@@ -390,12 +389,11 @@ def check_batch_norm_backward_numeric(student, **arguments) -> Report:
     problems = _numeric_problems(output, expected)
     if problems:
         # Planted mistakes compared as this check compares: by the relative error of each gradient.
-        run = lambda function: function(*materialize(args, "cpu").values())  # noqa: E731
-        agree = lambda a, b: not _numeric_problems(a, b)  # noqa: E731
-        mistake = diagnose(output, expected, MISTAKES, run, agree)
-        Failure(f"{where}, against central differences (h={NUMERIC_STEP:g})", problems=tuple(problems),
-                mistake=mistake.words if mistake else None,
-                hint=None if mistake else output_hint(output, expected, OUTPUTS)).fail()
+        fail_diagnosed(
+            f"{where}, against central differences (h={NUMERIC_STEP:g})", output, expected, problems=problems,
+            planted=MISTAKES, run=lambda function: function(*materialize(args, "cpu").values()),
+            agree=lambda a, b: not _numeric_problems(a, b), clue=lambda a, b: output_hint(a, b, OUTPUTS),
+        )
     errors = ", ".join(f"{n} {relative_error(a, e):.1e}" for n, a, e in zip(OUTPUTS, output, expected))
     report.notes.append(f"relative errors against central differences: {errors}")
     return report
@@ -404,10 +402,7 @@ def check_batch_norm_backward_numeric(student, **arguments) -> Report:
 def _numeric_problems(output, expected) -> list[str]:
     """What is wrong with ``output`` against the numeric gradients ``expected``, in sentences."""
     if not isinstance(output, (tuple, list)) or len(output) != len(OUTPUTS):
-        got = f"a {type(output).__name__}"
-        if isinstance(output, (tuple, list)):
-            got += f" of {len(output)} values"
-        return [f"the function returns {got}; expected a tuple ({', '.join(OUTPUTS)})."]
+        return compare_outputs(output, expected, OPERATION, OUTPUTS)  # says what was returned instead
     problems = []
     for i, (name, got, want) in enumerate(zip(OUTPUTS, output, expected)):
         what = f"{name} (returned value {i})"

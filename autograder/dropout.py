@@ -35,12 +35,12 @@ import torch.nn.functional as F
 
 from .core import integrity
 from .core.calling import call_student
-from .core.checks import Report, check, check_raises, run_simulated
+from .core.checks import Report, check, check_raises, fail_diagnosed, run_simulated
 from .core.compare import describe_difference, describe_wrong_type
 from .core.devices import SIMULATED_CUDA, available_devices
-from .core.failure import CheckFailed, Failure
+from .core.failure import Failure
 from .core.mistakes import DETACHED as DETACHED_FROM_AUTOGRAD
-from .core.mistakes import Mistake, Planted, catch, diagnose
+from .core.mistakes import Mistake, Planted, catch
 from .core.tolerances import tolerance_for
 
 NAME = "dropout"
@@ -299,23 +299,28 @@ def _check_output_type(where, output, input) -> None:
         Failure(where, problems=(problem,)).fail()
 
 
+def _probability(p, check_name: str, *, one=True, zero=True) -> None:
+    """Refuse a p that ``check_name`` cannot judge, before any call: the test cell is wrong, not the dropout."""
+    if (0 < p < 1) or (p == 0 and zero) or (p == 1 and one):
+        return
+    allowed = {(True, True): "0 <= p <= 1", (True, False): "0 <= p < 1", (False, False): "0 < p < 1",
+               (False, True): "0 < p <= 1"}[(zero, one)]
+    elsewhere = " (check_dropout_rejects_p checks that such a p is refused)" if not 0 <= p <= 1 else ""
+    raise ValueError(f"{check_name} needs {allowed}, got p={p!r}{elsewhere}.")
+
+
 def _fail(where, problem, mistake: Mistake | None = None):
     Failure(where, problems=(problem,), mistake=mistake.words if mistake else None).fail()
 
 
 def _simulated(student, report, input, p, training, inplace=False) -> None:
     """Run the student's dropout on fake CUDA tensors: catches masks made on the CPU."""
-    run = run_simulated(lambda x: student(x, p, training, inplace), [input], report, CPU_MASK)
+    # The fake input comes back too, so the output is compared with it as on a real device.
+    run = run_simulated(lambda x: (student(x, p, training, inplace), x), [input], report, CPU_MASK)
     if run is None:
         return
-    output = run.result
-    where = f"{report.call} on a simulated GPU"
-    if not isinstance(output, torch.Tensor) or output.device.type != "cuda":
-        Failure(where, summary=f"the output is on {getattr(output, 'device', None)} for an input on cuda. "
-                "Keep the result on the input's device (no .cpu() or .numpy()).").fail()
-    if output.dtype != input.dtype or output.shape != input.shape:
-        Failure(where, summary=f"the output is {tuple(output.shape)} {output.dtype}, expected "
-                f"{tuple(input.shape)} {input.dtype}.").fail()
+    output, x = run.result
+    _check_output_type(f"{report.call} on a simulated GPU", output, x)
     report.devices.append(SIMULATED_CUDA)
 
 
@@ -341,6 +346,7 @@ def check_dropout_scale(student, *, shape=(64, 50), p=0.3, dtype=torch.float32, 
 
     Also checks the output's shape, dtype and device, and that the input is left unchanged.
     """
+    _probability(p, "check_dropout_scale")
     input = make_input(shape, dtype=dtype, seed=seed)
     report = Report(_describe(shape, dtype, p, True))
 
@@ -365,6 +371,11 @@ def _kept_ratio(output, x) -> float:
 def _check_kept_are_scaled(where, output, x, p, seed) -> None:
     if torch.isnan(output).any():
         _fail(where, "the output has NaN values.", NAN_WHEN_P_IS_ONE if p == 1 else None)
+    if p == 1:  # nothing is kept, nothing is scaled
+        if not bool((output == 0).all()):
+            _fail(where, f"{int((output != 0).sum())} of {output.numel()} elements are not 0; "
+                         "with p = 1 every element is dropped.")
+        return
     kept = output != 0
     if not bool(kept.any()) and p ** output.numel() < 1e-9:  # all dropped, by chance, only if tiny
         _fail(where, f"every one of the {output.numel()} elements was dropped, with p={p}.")
@@ -376,41 +387,70 @@ def _check_kept_are_scaled(where, output, x, p, seed) -> None:
     )
     if problem:
         ratio = _kept_ratio(output, x)
-        mistake = diagnose(
-            ratio, scale, _candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P),
+        fail_diagnosed(
+            where, ratio, scale, problems=[problem + f" The kept elements are the input times {ratio:.6g}."],
+            planted=_candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P), clue=None,
             run=lambda function: _kept_ratio(_seeded(function, x, p, True, seed), x),
             agree=lambda a, b: math.isclose(a, b, rel_tol=1e-3),
         )
-        _fail(where, problem + f" The kept elements are the input times {ratio:.6g}.", mistake)
 
 
 @check
 def check_dropout_eval(student, *, shape=(64, 50), p=0.5, dtype=torch.float32, seed=0, devices=None,
                        inplace=False) -> Report:
     """Check that evaluation mode (training=False) returns the input's values unchanged."""
+    _probability(p, "check_dropout_eval")
     input = make_input(shape, dtype=dtype, seed=seed)
     report = Report(_describe(shape, dtype, p, False, inplace))
 
     def check(device):
         where = f"{report.call} on {device}"
-        x = _fresh(input, device)
+        x, original = _fresh(input, device), _fresh(input, device)
         output = _call(student, where, x, p, False, inplace)
         _check_output_type(where, output, x)
-        if not torch.equal(x, _fresh(input, device)):
-            _fail(where, "the input was modified.", ACTIVE_IN_EVAL if inplace else MODIFIES_INPUT)
-        if not torch.equal(output, x):
+        modified = not torch.equal(x, original)
+        if modified and not inplace:
+            _fail(where, "the input was modified.", MODIFIES_INPUT)
+        effect = _eval_effect(output, x, original, p)
+        if effect != UNCHANGED:
             zeros = int((output == 0).sum())
-            if zeros or (p < 1 and torch.allclose(output, x / (1 - p))):
-                mistake = ACTIVE_IN_EVAL
-            else:
-                mistake = SCALED_IN_EVAL if torch.allclose(output, x * (1 - p)) else None
-            _fail(where, f"the output differs from the input ({zeros} of {output.numel()} elements are 0); "
-                         "in evaluation mode dropout is the identity.", mistake)
+            problem = ("the input was modified" if modified else
+                       f"the output differs from the input ({zeros} of {output.numel()} elements are 0)")
+            fail_diagnosed(
+                where, effect, UNCHANGED, problems=[problem + "; in evaluation mode dropout is the identity."],
+                planted=_candidates(ACTIVE_IN_EVAL, SCALED_IN_EVAL), clue=None,
+                run=lambda function: _eval_effect_of(function, original, p, inplace), agree=lambda a, b: a == b,
+            )
         if inplace and output is not x:
             _fail(where, "the output is a new tensor; with inplace=True PyTorch returns the input itself.",
                   NOT_IN_PLACE)
 
     return _on_devices(student, report, input, p, False, check, devices, inplace)
+
+
+UNCHANGED = "unchanged"
+
+
+def _eval_effect(output, x, original, p) -> str:
+    """What evaluation mode did, in words that a diagnosis compares.
+
+    It describes the input, if the call changed it in place (``x`` is the input
+    after the call, ``original`` its values before), else the output.
+    """
+    result = x if not torch.equal(x, original) else output
+    if torch.equal(result, original):
+        return UNCHANGED
+    if bool((result == 0).any()) or (p < 1 and torch.allclose(result, original / (1 - p))):
+        return "dropped or rescaled as in training"
+    if torch.allclose(result, original * (1 - p)):
+        return "multiplied by 1 - p"
+    return "changed"
+
+
+def _eval_effect_of(function, original, p, inplace) -> str:
+    """``_eval_effect`` of a planted dropout in evaluation mode, on a copy of ``original``."""
+    x = original.clone()
+    return _eval_effect(function(x, p, False, inplace), x, original, p)
 
 
 @check
@@ -444,15 +484,10 @@ def check_dropout_p_zero_and_one(student, *, shape=(16, 8), dtype=torch.float32,
 def check_dropout_rejects_p(student, p, *, training=True, devices=None) -> Report:
     """Check that p outside [0, 1] raises ValueError, as PyTorch does, in either mode."""
     arguments = {"input": make_input((4, 5)), "p": p, "training": training}
-    try:
-        # PyTorch's message: "dropout probability has to be between 0 and 1, but got 1.5".
-        return check_raises(student, arguments, ValueError, name=NAME, devices=devices,
-                            when="for a dropout probability outside [0, 1]")
-    except CheckFailed as failed:
-        if not failed.failure.summary.startswith("it returned normally"):
-            raise
-        mistake = VALIDATED_ONLY_IN_TRAINING if not training else NOT_VALIDATED
-        replace(failed.failure, mistake=mistake.words).fail()
+    # PyTorch's message: "dropout probability has to be between 0 and 1, but got 1.5".
+    return check_raises(student, arguments, ValueError, name=NAME, devices=devices,
+                        when="for a dropout probability outside [0, 1]",
+                        mistake_if_returned=NOT_VALIDATED if training else VALIDATED_ONLY_IN_TRAINING)
 
 
 @check
@@ -463,6 +498,7 @@ def check_dropout_gradient(student, *, shape=(40, 30), p=0.4, training=True, dty
     The mask is read from the output (input has no zeros); in evaluation mode,
     and for p = 0, the gradient is grad_output itself; for p = 1 it is 0.
     """
+    _probability(p, "check_dropout_gradient")
     input = make_input(shape, dtype=dtype, seed=seed)
     report = Report(_describe(shape, dtype, p, training) + ", gradient")
 
@@ -502,6 +538,7 @@ def check_dropout_gradient(student, *, shape=(40, 30), p=0.4, training=True, dty
 @check
 def check_dropout_inplace(student, *, shape=(64, 50), p=0.3, dtype=torch.float32, seed=0, devices=None) -> Report:
     """Check that inplace=True drops and rescales the input itself and returns it."""
+    _probability(p, "check_dropout_inplace")
     input = make_input(shape, dtype=dtype, seed=seed)
     report = Report(_describe(shape, dtype, p, True, inplace=True))
 
@@ -524,6 +561,8 @@ def check_dropout_inplace(student, *, shape=(64, 50), p=0.3, dtype=torch.float32
 @check
 def check_dropout_seed(student, *, shape=(32, 40), p=0.5, seed=0, devices=None) -> Report:
     """Check that torch.manual_seed(s) makes the mask reproducible, and that successive calls differ."""
+    # With p = 0 or 1 every call drops the same elements (none, or all): the check could not tell.
+    _probability(p, "check_dropout_seed", zero=False, one=False)
     input = make_input(shape, seed=seed)
     report = Report(_describe(shape, torch.float32, p, True) + ", twice after torch.manual_seed")
 
@@ -560,6 +599,7 @@ def check_dropout_fraction(student, *, shape=(400, 500), p=0.2, seed=0, devices=
     The dropped fraction of n elements has mean p and standard deviation
     √(p(1-p)/n); it must lie within 6 standard deviations of p.
     """
+    _probability(p, "check_dropout_fraction")
     input = make_input(shape, seed=seed)
     report = Report(_describe(shape, torch.float32, p, True) + ", dropped fraction")
     n = input.numel()
@@ -571,18 +611,21 @@ def check_dropout_fraction(student, *, shape=(400, 500), p=0.2, seed=0, devices=
         where = f"{report.call} on {device}"
         x, output = _seeded_student(student, where, input, device, p, seed)
         dropped = output == 0
-        # Independent draws: two rows (or two columns) share a mask with a negligible probability.
-        if shape[0] > 1 and bool((dropped == dropped[:1]).all()):
+        # Independent draws: two rows (or two columns) share a mask with a negligible probability,
+        # unless p = 0 or 1 drops nothing or everything.
+        mixed = 0 < p < 1
+        if mixed and shape[0] > 1 and bool((dropped == dropped[:1]).all()):
             _fail(where, "every row of the input was dropped at the same positions.", SHARED_MASK)
-        if len(shape) > 1 and shape[-1] > 1 and bool((dropped == dropped[..., :1]).all()):
+        if mixed and len(shape) > 1 and shape[-1] > 1 and bool((dropped == dropped[..., :1]).all()):
             _fail(where, "each row was dropped or kept as a whole; drop each element independently.", ROW_MASK)
         fraction = _dropped_fraction(output)
         if abs(fraction - p) > bound:
-            mistake = diagnose(fraction, p, _candidates(KEEP_WITH_P, NORMAL_MASK),
-                               run=lambda function: _dropped_fraction(_seeded(function, x, p, True, seed)),
-                               agree=agree)
-            _fail(where, f"{fraction:.2%} of the {n} elements were dropped; expected p = {p:.0%} "
-                         f"± {bound:.2%} ({SIGMAS:g} standard deviations of the dropped fraction).", mistake)
+            fail_diagnosed(
+                where, fraction, p, planted=_candidates(KEEP_WITH_P, NORMAL_MASK), agree=agree, clue=None,
+                run=lambda function: _dropped_fraction(_seeded(function, x, p, True, seed)),
+                problems=[f"{fraction:.2%} of the {n} elements were dropped; expected p = {p:.0%} ± {bound:.2%} "
+                          f"({SIGMAS:g} standard deviations of the dropped fraction)."],
+            )
         report.notes.append(f"{fraction:.3%} dropped on {device}; allowed {p:.0%} ± {bound:.3%}")
 
     return _on_devices(student, report, input, p, True, check, devices)
@@ -596,6 +639,8 @@ def check_dropout_mean(student, *, shape=(400, 500), p=0.6, seed=0, devices=None
     its variance is x² p / (1 - p). The mean of the n outputs must lie within
     6 standard deviations, √(Σ x² p / (1 - p)) / n, of the mean of the inputs.
     """
+    # With p = 1 every output is 0: there is no mean to preserve.
+    _probability(p, "check_dropout_mean", one=False)
     input = make_input(shape, seed=seed, positive=True)
     report = Report(_describe(shape, torch.float32, p, True) + ", mean")
     n = input.numel()
@@ -609,13 +654,13 @@ def check_dropout_mean(student, *, shape=(400, 500), p=0.6, seed=0, devices=None
         x, output = _seeded_student(student, where, input, device, p, seed)
         mean = output.double().mean().item()
         if abs(mean - target) > SIGMAS * sd:
-            mistake = diagnose(
-                mean, target, _candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P, KEEP_WITH_P, NORMAL_MASK),
-                run=lambda function: _seeded(function, x, p, True, seed).double().mean().item(), agree=agree,
+            fail_diagnosed(
+                where, mean, target, agree=agree, clue=None,
+                planted=_candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P, KEEP_WITH_P, NORMAL_MASK),
+                run=lambda function: _seeded(function, x, p, True, seed).double().mean().item(),
+                problems=[f"the mean of the output is {mean:.5g}; the mean of the input is {target:.5g}, and dropout "
+                          f"must preserve it within {SIGMAS * sd:.2g} ({SIGMAS:g} standard deviations)."],
             )
-            _fail(where, f"the mean of the output is {mean:.5g}; the mean of the input is {target:.5g}, and "
-                         f"dropout must preserve it within {SIGMAS * sd:.2g} ({SIGMAS:g} standard deviations).",
-                  mistake)
         report.notes.append(f"mean {mean:.5f} on {device}; input's mean {target:.5f} ± {SIGMAS * sd:.5f}")
 
     return _on_devices(student, report, input, p, True, check, devices)

@@ -44,9 +44,9 @@ from torch import nn
 
 from .core import integrity
 from .core.calling import call_student
-from .core.checks import Report, check
+from .core.checks import Report, check, check_raises, fail_diagnosed
 from .core.failure import CheckFailed, Failure
-from .core.mistakes import Mistake, Planted, catch, diagnose
+from .core.mistakes import Mistake, Planted, catch
 
 NAME = "EarlyStopping"
 
@@ -277,10 +277,35 @@ class _Trace:
     shares_memory: bool = False
 
     def key(self):
-        """What a caller sees, comparable with ==: NaN scores compare equal to each other."""
-        score = None if self.best_score is None else float(self.best_score)
-        score = "NaN" if score is not None and math.isnan(score) else score
-        return self.returns, score, self.best_epoch, self.restored
+        """What a caller sees, comparable with ==: NaN scores compare equal to each other.
+
+        The student's values are turned into plain numbers (or the name of what they are
+        instead) first, so that comparing two keys runs none of the student's code.
+        """
+        returns = [r if isinstance(r, bool) else _not_a("bool", r) for r in self.returns]
+        score = _plain_number(self.best_score)
+        score = "NaN" if isinstance(score, float) and math.isnan(score) else score
+        return returns, score, _plain_number(self.best_epoch), self.restored
+
+
+def _number(value) -> float | None:
+    """``value`` as a float, or None when it is not one number (a string, a list, a tensor of several)."""
+    try:
+        return float(value)
+    except Exception:  # noqa: BLE001 - whatever a value's own __float__ raises, it is not a number
+        return None
+
+
+def _not_a(kind: str, value) -> str:
+    return f"not a {kind}: {type(value).__name__}"
+
+
+def _plain_number(value):
+    """None, a float, or what ``value`` is instead of a number."""
+    if value is None:
+        return None
+    number = _number(value)
+    return _not_a("number", value) if number is None else number
 
 
 def _run(cls, metrics, options, restore, where) -> _Trace:
@@ -384,7 +409,11 @@ def _explain(actual: _Trace, expected: _Trace, metrics, options, restore) -> lis
                             ("best_score", actual.best_score, expected.best_score)):
         if not _same(got, want):
             problems.append(f"after the loop, {what} is {got!r}, expected {want!r}.")
-    if restore and actual.restored != expected.restored:
+    if restore and actual.restored is None and expected.restored is not None:
+        # _run restores only once a best epoch was recorded.
+        problems.append(f"restore(model) could not be checked: best_epoch is {actual.best_epoch!r} after the "
+                        "loop. Record best_epoch, and save the model's state, at every step that improves.")
+    elif restore and None not in (actual.restored, expected.restored) and actual.restored != expected.restored:
         best = expected.restored[0]
         first, second = actual.restored
         if first != best:
@@ -400,10 +429,7 @@ def _explain(actual: _Trace, expected: _Trace, metrics, options, restore) -> lis
 def _same(got, want) -> bool:
     if want is None or got is None:
         return got is None and want is None
-    try:
-        return float(got) == float(want)
-    except (TypeError, ValueError):
-        return False
+    return _number(got) is not None and _number(got) == _number(want)
 
 
 @check
@@ -421,8 +447,7 @@ def check_early_stopping(cls, metrics, *, restore=False, **options) -> Report:
     actual = _run(cls, metrics, options, restore, where)
     problems = _explain(actual, expected, metrics, options, restore)
     if problems:
-        Failure(where, problems=tuple(problems), mistake=_diagnose(cls, actual, expected, metrics, options, restore)
-                ).fail()
+        _fail_diagnosed(where, problems, cls, actual, expected, metrics, options, restore)
     stop = f"stopped at epoch {len(actual.returns) - 1}" if actual.returns[-1:] == [True] else "did not stop"
     return Report(f"{where}: {stop}, best_epoch={actual.best_epoch}", ["cpu"])
 
@@ -431,28 +456,28 @@ def check_early_stopping(cls, metrics, *, restore=False, **options) -> Report:
 # one: a student's class is named after a mistake only if it behaves like it on
 # all of them, and on the curve that failed.
 PROBES = (
-    ([1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9, 0.6], dict(patience=2)),
-    ([1.0, 1.1, 0.9, 1.0, 0.95, 0.8, 0.85, 0.9, 0.95, 0.5], dict(patience=2)),
-    ([2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0], dict(patience=2)),
+    PATIENCE_2, RESET, TIES,
     ([1.0, 0.9375, 0.875, 0.9375, 0.875, 0.5], dict(patience=1, min_delta=0.125)),
     ([0.5, 0.5625, 0.625, 0.5625, 0.625, 0.75], dict(patience=1, mode="max", min_delta=0.125)),
-    ([0.5, 0.625, 0.75, 0.6875, 0.625, 0.5625], dict(patience=1, mode="max")),
+    MAX_MODE,
     ([NAN, 1.0, 0.5, NAN, NAN, 0.25, NAN, NAN, NAN], dict(patience=1)),
     ([1.0, 0.5, 0.75, 0.625, 0.5625, 0.53125], dict(patience=2)),
     ([1.0, 0.5, 0.75, 0.875, 0.25], dict(patience=1)),
 )
 
 
-def _diagnose(cls, actual: _Trace, expected: _Trace, metrics, options, restore) -> str | None:
+def _fail_diagnosed(where, problems, cls, actual: _Trace, expected: _Trace, metrics, options, restore):
     if restore and actual.shares_memory:
-        return SHARED_STATE.words
+        # Seen directly in the student's object: no need to compare behaviours.
+        Failure(where, problems=tuple(problems), mistake=SHARED_STATE.words).fail()
     # A class's result is what a caller sees on the failing curve and on every probe.
-    run = lambda c: (_key(c, metrics, options, restore),) + tuple(_key(c, m, o, restore) for m, o in PROBES)  # noqa: E731
-    agree = lambda a, b: all(x is not None and x == y for x, y in zip(a, b))  # noqa: E731
     student = (actual.key(),) + tuple(_key(cls, m, o, restore) for m, o in PROBES)
     reference = (expected.key(),) + tuple(_key(EarlyStopping, m, o, restore) for m, o in PROBES)
-    mistake = diagnose(student, reference, MISTAKES, run, agree)
-    return mistake.words if mistake else None
+    fail_diagnosed(
+        where, student, reference, problems=problems, planted=MISTAKES, clue=None,
+        run=lambda c: (_key(c, metrics, options, restore),) + tuple(_key(c, m, o, restore) for m, o in PROBES),
+        agree=lambda a, b: all(x is not None and x == y for x, y in zip(a, b)),
+    )
 
 
 def _key(cls, metrics, options, restore):
@@ -466,15 +491,9 @@ def _key(cls, metrics, options, restore):
 @check
 def check_early_stopping_rejects_mode(cls, mode="mean") -> Report:
     """Check that a mode other than "min" or "max" raises ValueError."""
-    where = f"{NAME}(mode={mode!r})"
-    called = call_student(lambda: cls(mode=mode), (), where=where)
-    if isinstance(called.error, ValueError):
-        return Report(where, ["cpu"])
-    if isinstance(called.error, NotImplementedError):
-        called.result()
-    if called.failure is not None:
-        Failure(where, summary=f"{called.failure.summary}; expected ValueError.").fail()
-    Failure(where, summary="it was created; expected ValueError.", mistake=BAD_MODE.words).fail()
+    return check_raises(cls, {"mode": mode}, ValueError, name=NAME, devices=["cpu"], like=None,
+                        when='for a mode other than "min" or "max"', call=lambda cls, arguments: cls(**arguments),
+                        mistake_if_returned=BAD_MODE)
 
 
 # Trust this module and what it uses, before any student code runs (see autograder.core.integrity).

@@ -24,12 +24,12 @@ import numpy as np
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from .core import integrity
-from .core.calling import call_student, describe_call
-from .core.checks import Report, check
-from .core.compare import compare_outputs
+from .core.calling import call_student, describe_call, materialize
+from .core.checks import Report, check, check_raises, fail_diagnosed
+from .core.compare import ArrayRules, compare_outputs
 from .core.failure import Failure
-from .core.hints import hint
-from .core.mistakes import UNBIASED_VARIANCE, WRONG_AXES, Mistake, Planted, catch, diagnose
+from .core.hints import output_hint
+from .core.mistakes import UNBIASED_VARIANCE, WRONG_AXES, Mistake, Planted, catch
 
 DEVICE = "numpy (cpu)"
 OPERATION = "feature_scaling"  # no override in tolerances.py: the float64 defaults apply
@@ -307,6 +307,12 @@ def make_split(
 
 # --- calling and comparing --------------------------------------------------------
 
+# What a student reads about an array of the wrong shape or dtype.
+ARRAY_RULES = ArrayRules(
+    shape=lambda expected: "one value per column (feature) of X" if expected.ndim == 1 else "the shape of X",
+    dtype="every function returns float64 arrays whatever the input's dtype (compute on "
+    "np.asarray(X, dtype=np.float64))",
+)
 IN_PLACE = (
     "the function changed its argument {key} in place. Leave the caller's arrays unchanged: write "
     "X = X - shift rather than X -= shift, and np.where(d == 0, 1.0, d) rather than d[d == 0] = 1 "
@@ -328,36 +334,21 @@ def _unchanged(called, arguments: dict, where: str) -> None:
             Failure(where, summary=IN_PLACE.format(key=key)).fail()
 
 
-def _hint(actual, expected, outputs) -> str | None:
-    """The generic clue for the first output that differs."""
-    if not outputs:
-        return hint(actual, expected)
-    if not isinstance(actual, (tuple, list)):
-        return None
-    for got, want in zip(actual, expected):
-        if compare_outputs(got, want, OPERATION):
-            return hint(got, want)
-    return None
-
-
 def _compare(student, arguments, expected, *, name, planted, outputs=None, call=None):
     """Compare ``student(*arguments.values())`` with ``expected``; return what the student returned."""
     where = f"{call} on {DEVICE}" if call else _where(name, arguments)
     called = call_student(student, arguments, where=where)
     actual = called.result()
     _unchanged(called, arguments, where)
-    problems = compare_outputs(actual, expected, OPERATION, outputs)
+    problems = compare_outputs(actual, expected, OPERATION, outputs, ARRAY_RULES)
     if problems:
-        run = lambda function: function(*_copies(arguments))  # noqa: E731
-        agree = lambda a, b: not compare_outputs(a, b, OPERATION, outputs)  # noqa: E731
-        mistake = diagnose(actual, expected, planted, run, agree)
-        Failure(where, problems=tuple(problems), mistake=mistake.words if mistake else None,
-                hint=None if mistake else _hint(actual, expected, outputs)).fail()
+        fail_diagnosed(
+            where, actual, expected, problems=problems, planted=planted,
+            run=lambda function: function(*materialize(arguments, None).values()),
+            agree=lambda a, b: not compare_outputs(a, b, OPERATION, outputs, ARRAY_RULES),
+            clue=lambda a, b: output_hint(a, b, outputs),
+        )
     return actual
-
-
-def _copies(arguments: dict) -> list:
-    return [v.copy() if isinstance(v, np.ndarray) else v for v in arguments.values()]
 
 
 def _split(X_train, X_test, data) -> tuple[np.ndarray, np.ndarray]:
@@ -444,19 +435,10 @@ def _check_rejects_bad_input(scaling, fit, transform, inverse) -> Report:
             (scaling.transform, transform, _named(scaling, "X", X, statistics), ()),
             (scaling.inverse, inverse, _named(scaling, "X_scaled", X, statistics), ()),
         ):
-            where = _where(name, arguments)
-            called = call_student(student, arguments, where=where)
-            if isinstance(called.error, ValueError):
-                continue
-            if isinstance(called.error, NotImplementedError):
-                called.result()
-            if called.error is not None:
-                Failure(where, summary=f"{called.failure.summary}; expected ValueError for an X {description}."
-                        ).fail()
-            lenient = next((p for p in planted if p.mistake is NOT_VALIDATED), None)
-            Failure(where, summary=f"it returned normally; expected it to raise ValueError for an X "
-                    f"{description}: X must be 2-D (n_samples, n_features) with at least one row and one column.",
-                    mistake=lenient.words if lenient else None).fail()
+            lenient = next((p.mistake for p in planted if p.mistake is NOT_VALIDATED), None)
+            check_raises(student, arguments, ValueError, name=name, devices=[DEVICE], like=None,
+                         when=f"for an X {description}: X must be 2-D (n_samples, n_features) with at least one row "
+                         "and one column", mistake_if_returned=lenient)
     return Report(f"{scaling.fit}, {scaling.transform} and {scaling.inverse} on 1-D, 3-D and empty X",
                   devices=[DEVICE])
 

@@ -22,8 +22,8 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from .batch_norm import per_channel_tensors
 from .core import integrity
+from .core.arguments import per_channel_tensors
 from .core.checks import Report, check
 from .core.mistakes import (
     EPS_OUTSIDE_SQRT, FLIPPED_MOMENTUM, BIASED_RUNNING_VAR, NO_EPS, NO_SQRT, UNBIASED_VARIANCE, WRONG_AXES,
@@ -103,17 +103,17 @@ def _cast(dtype):
 
 # Mistakes of the standardization that more than one of the four functions can make.
 NOT_CENTRED = Mistake(
-    "not_centred",
+    "normalization_layers.not_centred",
     "the mean is not subtracted: the output is x / sqrt(var + eps). Subtract the mean first: "
     "(x - mean) / sqrt(var + eps).",
 )
 STD_PLUS_EPS = Mistake(
-    "std_plus_eps",
+    "normalization_layers.std_plus_eps",
     "the input is divided by x.std(dim) + eps. torch.std is the unbiased standard deviation (divided by "
     "n - 1), and eps belongs inside the square root: (x - mean) / sqrt(x.var(dim, unbiased=False) + eps).",
 )
 DROPPED_KEEPDIM = Mistake(
-    "dropped_keepdim",
+    "normalization_layers.dropped_keepdim",
     "the statistics are broadcast along the wrong axis: reducing without keepdim=True drops the "
     "normalized axes, so the statistic of row i is applied to column i. Keep them, e.g. "
     "x.mean(dim, keepdim=True).",
@@ -257,7 +257,7 @@ def make_group_norm_arguments(
 _GROUPS = catch("check_group_norm", shape=(4, 6, 5), num_groups=3)
 GROUP_NORM_MISTAKES = (
     _planted(Mistake(
-        "interleaved_groups",
+        "normalization_layers.interleaved_groups",
         "the groups are made of interleaved channels (channel c in group c % num_groups). "
         "Group g holds the contiguous channels g * C/G, ..., (g + 1) * C/G - 1: input.reshape(N, G, C // G, ...)."),
         _group_norm, catch("check_group_norm", shape=(4, 6, 2), num_groups=2, affine=False, seed=9),
@@ -375,24 +375,24 @@ INSTANCE_NORM_MISTAKES = (
         rule="Normalize each channel separately."),
         _instance_norm, _NO_RUNNING, axes="channels"),
     _planted(Mistake(
-        "input_stats_without_use_input_stats",
+        "normalization_layers.input_stats_without_use_input_stats",
         "use_input_stats=False normalizes with the statistics of the input. Without input "
         "statistics, normalize with running_mean and running_var."),
         _instance_norm, _EVAL, running="input_stats_in_eval"),
     _planted(Mistake(
-        "running_stats_updated_in_eval",
+        "normalization_layers.running_stats_updated_in_eval",
         "use_input_stats=False changes running_mean and running_var. They are updated only "
         "when the input statistics are used."),
         _instance_norm, _EVAL, running="updated_in_eval"),
     _planted(Mistake(
-        "running_stats_not_in_place",
+        "normalization_layers.running_stats_not_in_place",
         "running_mean and running_var are not updated in place. Change the tensors you were "
         "given, e.g. running_mean.mul_(1 - momentum).add_(momentum * mean); assigning "
         "running_mean = ... only rebinds a local name."),
         _instance_norm, _RUNNING, running="not_updated"),
     _planted(BIASED_RUNNING_VAR, _instance_norm, _RUNNING, running="biased"),
     _planted(Mistake(
-        "running_var_of_whole_batch",
+        "normalization_layers.running_var_of_whole_batch",
         "running_var is updated with the variance of the whole batch. PyTorch averages over "
         "the batch the unbiased variance of each sample's channel."),
         _instance_norm, _RUNNING, running="whole_batch"),
@@ -473,9 +473,10 @@ def _torch_rms_norm(input, normalized_shape, weight=None, eps=None):
     return F.rms_norm(input, _as_shape(normalized_shape), weight, eps)
 
 
-# RMSNorm's own words for the mistakes of its formula: the shared ones would tell the student to subtract the mean.
+# RMSNorm's formula in the shared mistakes' words: their default would tell the student to subtract the mean.
+RMS_FORMULA = "x / sqrt(mean(x²) + eps)"
 RMS_DEFAULT_EPS = Mistake(
-    "rms_default_eps",
+    "normalization_layers.rms_default_eps",
     "eps=None is taken as {value}. PyTorch then uses torch.finfo(input.dtype).eps, "
     "the machine epsilon of the input's dtype.",
 )
@@ -483,36 +484,31 @@ _RMS = catch("check_rms_norm", shape=(4, 5, 8), eps=1e-5)
 _RMS_SMALL = catch("check_rms_norm", shape=(4, 5, 8), eps=None, scale=1e-3, seed=1)
 RMS_NORM_MISTAKES = (
     _planted(Mistake(
-        "rms_centred",
+        "normalization_layers.rms_centred",
         "the mean is subtracted (that is layer normalization). RMSNorm does not centre: "
         "it divides x by sqrt(mean(x²) + eps)."),
         _rms_norm, _RMS, form="centred"),
     _planted(Mistake(
-        "rms_std",
+        "normalization_layers.rms_std",
         "the input is divided by its standard deviation. RMSNorm divides by the root mean "
         "square, sqrt(mean(x²) + eps), which does not subtract the mean."),
         _rms_norm, _RMS, form="std"),
     _planted(Mistake(
-        "rms_l2_norm",
+        "normalization_layers.rms_l2_norm",
         "the input is divided by its L2 norm, sqrt(sum(x²)). RMSNorm divides by the root "
         "mean square, sqrt(mean(x²) + eps)."),
         _rms_norm, _RMS, form="l2"),
     _planted(Mistake(
-        "rms_square_of_mean",
+        "normalization_layers.rms_square_of_mean",
         "the input is divided by sqrt(mean(x)²), the square of the mean, not by the root of the mean of "
         "the squares. Square first, then average: x / sqrt(mean(x²) + eps)."),
         _rms_norm, _RMS, form="square_of_mean"),
-    _planted(Mistake(
-        "rms_no_sqrt",
-        "the input is divided by the mean square, without the square root. Use x / sqrt(mean(x²) + eps)."),
-        _rms_norm, _RMS, no_sqrt=True),
-    _planted(Mistake(
-        "rms_eps_outside_sqrt", "epsilon is added outside the square root. Use x / sqrt(mean(x²) + eps)."),
-        _rms_norm, _RMS_SMALL, eps_outside_sqrt=True),
-    _planted(Mistake(
-        "rms_no_eps",
-        "eps is left out. Use x / sqrt(mean(x²) + eps); with eps=None, eps is torch.finfo(input.dtype).eps."),
-        _rms_norm, _RMS_SMALL, no_eps=True),
+    _planted(NO_SQRT(statistic="mean square", root="its square root", formula=RMS_FORMULA),
+             _rms_norm, _RMS, no_sqrt=True),
+    _planted(EPS_OUTSIDE_SQRT(formula=RMS_FORMULA), _rms_norm, _RMS_SMALL, eps_outside_sqrt=True),
+    _planted(NO_EPS(statistic="mean square",
+                    formula=f"{RMS_FORMULA}; with eps=None, eps is torch.finfo(input.dtype).eps"),
+             _rms_norm, _RMS_SMALL, no_eps=True),
     _planted(RMS_DEFAULT_EPS(value="1e-5"), _rms_norm, _RMS_SMALL, default_eps=1e-5),
     _planted(RMS_DEFAULT_EPS(value="1e-6"), _rms_norm, _RMS_SMALL, default_eps=1e-6),
     _planted(WRONG_AXES(

@@ -18,15 +18,17 @@ generator, never a list, so that iterating over it twice is caught.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from functools import partial
 
+import numpy as np
 import torch
 from torch import nn
 
 from .core import integrity
 from .core.calling import call_student
-from .core.checks import Report, check, check_against_reference
+from .core.checks import Report, check, check_against_reference, fail_diagnosed
 from .core.failure import Failure
 from .core.mistakes import DETACHED, Mistake, Planted, catch, diagnose
 
@@ -206,17 +208,51 @@ def _precheck(student, kind: str, arguments: dict, gradients: bool) -> None:
     tensors = [t.detach().clone().requires_grad_(True) for t in arguments.values()]
     where = f"{_name(kind)}(a generator of {len(tensors)} tensors that require grad)"
     result = _call(student, (t for t in tensors), where)
-    _fail_if_not_differentiable(result, penalty(tensors, kind).item(), gradients, where)
+    _fail_if_iterated_twice(student, result, tensors, kind, where)
+    _fail_if_not_differentiable(result, gradients, where)
 
 
-def _fail_if_not_differentiable(result, expected: float, gradients: bool, where: str) -> None:
+def _value(result) -> float | None:
+    """The number a penalty returned (a Python number, a one-element NumPy value or tensor), else None."""
+    if isinstance(result, bool):
+        return None
+    if isinstance(result, (int, float, np.number)) or (isinstance(result, np.ndarray) and result.size == 1):
+        return float(result)
+    return result.detach().item() if _is_scalar_tensor(result) else None
+
+
+def _fail_if_iterated_twice(student, result, tensors: list, kind: str, where: str) -> None:
+    """Name ITERATED_TWICE for a penalty wrong for a generator and right for a list of the same tensors.
+
+    A wrong value alone says little (a stub returning torch.tensor(0.0), a loop
+    that forgets to add): only the same function's answers for a generator and
+    for a list, together, show that the generator was exhausted before the sum.
+    """
+    expected = penalty(tensors, kind).item()
+    if _value(result) is None or _near(_value(result), expected):
+        return  # a right value, or one the other checks explain
+    again = call_student(student, [list(tensors)], where=f"{where}, called again with a list", copy=False)
+    if again.failure is not None:
+        return
+    mistake = diagnose(
+        (_value(result), _value(again.value)), (expected, expected),
+        [p for p in MISTAKES_BY_KIND[kind] if p.mistake is ITERATED_TWICE],
+        run=lambda function: (_value(function(t for t in tensors)), _value(function(list(tensors)))),
+        agree=lambda a, b: all(_near(x, y) for x, y in zip(a, b)),
+    )
+    if mistake:
+        Failure(where, summary=f"it returned {_value(result):.6g} for a generator, expected {expected:.6g}; for a "
+                "list of the same tensors it returned the right value.", mistake=mistake.words).fail()
+
+
+def _near(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6)
+
+
+def _fail_if_not_differentiable(result, gradients: bool, where: str) -> None:
     """Fail for a result that cannot be compared as a tensor, or is detached, naming why."""
     is_number = isinstance(result, (int, float)) and not isinstance(result, bool)
     is_numpy = type(result).__module__ == "numpy"
-    if is_number or is_numpy or _is_scalar_tensor(result):
-        value = float(result.detach()) if isinstance(result, torch.Tensor) else float(result)
-        if value == 0.0 != expected:
-            Failure(where, summary=f"it returned 0, expected {expected:.6g}.", mistake=ITERATED_TWICE.words).fail()
     how = None
     if is_number:
         how = NUMBER.format(type=type(result).__name__)
@@ -231,6 +267,11 @@ def _fail_if_not_differentiable(result, expected: float, gradients: bool, where:
 
 def _is_scalar_tensor(value) -> bool:
     return isinstance(value, torch.Tensor) and value.numel() == 1
+
+
+def _compared(kind: str) -> tuple[Planted, ...]:
+    """The mistakes that one result can name: iterating twice shows only beside a call with a list."""
+    return tuple(p for p in MISTAKES_BY_KIND[kind] if p.mistake is not ITERATED_TWICE)
 
 
 def _as_student_called(planted: tuple[Planted, ...]) -> tuple[Planted, ...]:
@@ -250,7 +291,7 @@ def check_penalty(student, kind: str, *, gradients: bool = False, devices=None, 
     return check_against_reference(
         _from_tensors(student), _from_tensors(lambda ps: penalty(ps, kind)), arguments,
         name=name, grad_wrt=tuple(arguments) if gradients else (),
-        planted=_as_student_called(MISTAKES_BY_KIND[kind]), devices=devices,
+        planted=_as_student_called(_compared(kind)), devices=devices,
     )
 
 
@@ -283,15 +324,15 @@ def check_penalty_of_model(student, kind: str) -> Report:
         model.zero_grad(set_to_none=True)
         result = _call(student, parameters(), where)
         expected = penalty(penalized, kind)
-        _fail_if_not_differentiable(result, expected.item(), True, where)
+        _fail_if_iterated_twice(student, result, penalized, kind, where)
+        _fail_if_not_differentiable(result, True, where)
         if not isinstance(result, torch.Tensor) or result.shape != ():
             Failure(where, summary=f"it returned {_describe(result)}; expected a 0-dimensional tensor.").fail()
         if not _close(result, expected):
             detached = [t.detach() for t in penalized]
-            mistake = diagnose(result, expected, MISTAKES_BY_KIND[kind],
-                               run=lambda function: function(t for t in detached), agree=_close)
-            Failure(where, summary=f"it returned {result.item():.6g}, expected {expected.item():.6g}.",
-                    mistake=mistake.words if mistake else None).fail()
+            fail_diagnosed(where, result, expected, summary=f"it returned {result.item():.6g}, expected "
+                           f"{expected.item():.6g}.", planted=_compared(kind),
+                           run=lambda function: function(t for t in detached), agree=_close, clue=None)
         call_student(result.backward, (), where=f"{where}.backward()", copy=False).result()
         penalized_ids = {id(q) for q in penalized}
         for n, p in model.named_parameters():

@@ -266,3 +266,20 @@ def test_a_wrong_head_split_breaks_permutation_equivariance():
     with pytest.raises(AssertionError, match="attention must be permutation equivariant") as raised:
         check_multihead_attention_permutation_equivariant(head_by_head(straight_reshape))
     assert "reshape (B, T, E) to (B, T, H, d) and then transpose" in named_mistake(str(raised.value))
+
+
+def test_weights_masked_after_the_softmax_are_named_for_a_boolean_or_causal_mask():
+    from autograder.attention import ATTENTION_MISTAKES, MASK_AFTER_SOFTMAX
+
+    def mask_after_softmax(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+        weights = stable_softmax(query @ key.transpose(-2, -1) * query.shape[-1] ** -0.5, -1)
+        keep = torch.ones(weights.shape[-2:], dtype=torch.bool).tril() if is_causal else attn_mask
+        return weights.masked_fill(~keep, 0.0) @ value
+
+    for case in (dict(mask="bool"), dict(is_causal=True)):
+        with pytest.raises(AssertionError) as raised:
+            check_scaled_dot_product_attention(mask_after_softmax, **case)
+        assert named_mistake(str(raised.value)) == MASK_AFTER_SOFTMAX.words
+    # The catalog proves it where the mistake is exactly this one, not only with an additive mask.
+    (planted,) = [p for p in ATTENTION_MISTAKES if p.mistake is MASK_AFTER_SOFTMAX]
+    assert dict(mask="bool") in [c.kwargs for c in planted.caught_by]

@@ -7,19 +7,24 @@ every exercise by ``test_catalog.py``, from the declarations in
 
 import re
 
+import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
 
 from autograder.batch_norm_backward import MISTAKES, check_batch_norm_backward, check_batch_norm_backward_numeric
+from autograder.core import mistakes as shared_mistakes
 from autograder.core.devices import available_devices
 from autograder.core.failure import CheckFailed, named_mistake
 from conftest import ROOT
-from helpers import solution_code
+from helpers import grade_id, solution_code
 
 NOTEBOOK = ROOT / "solutions" / "batch_norm_backward" / "batch_norm_backward.ipynb"
 SOLUTION = {"torch": torch}
-for _code in solution_code(NOTEBOOK).values():
+CODE_CELLS = {grade_id(c) for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"}
+for _cell, _code in solution_code(NOTEBOOK).items():
+    if _cell not in CODE_CELLS:
+        continue  # a written answer
     exec(_code, SOLUTION)  # noqa: S102 - the course's own answer, independent of the checks' reference
 correct = SOLUTION["batch_norm_backward"]
 
@@ -84,7 +89,8 @@ def test_a_large_float32_batch_is_compared_with_exact_gradients():
 
 def test_the_numeric_message_reports_the_relative_error():
     with pytest.raises(CheckFailed) as raised:
-        check_batch_norm_backward_numeric(planted("constant_statistics").function, shape=(4, 3, 2, 2))
+        check_batch_norm_backward_numeric(planted("batch_norm_backward.constant_statistics").function,
+                                          shape=(4, 3, 2, 2))
     message = str(raised.value)
     assert "on cpu, against central differences (h=1e-05):" in message
     assert "- grad_input (returned value 0): relative error 1.0e+00 against the numeric gradient" in message
@@ -122,7 +128,7 @@ def test_grad_weight_mistakes_are_named_not_only_reported():
         with pytest.raises(CheckFailed) as raised:
             check(with_input, shape=(5, 3))
         assert "grad_weight (returned value 1)" in str(raised.value)
-        assert named_mistake(str(raised.value)) == planted("grad_weight_of_input").words
+        assert named_mistake(str(raised.value)) == planted("batch_norm_backward.grad_weight_of_input").words
 
 
 def test_a_wrong_gradient_that_matches_no_mistake_gets_a_hint():
@@ -228,3 +234,17 @@ def test_not_implemented_yet():
     for check in (check_batch_norm_backward, check_batch_norm_backward_numeric):
         with pytest.raises(AssertionError, match="the function is not implemented yet"):
             check(blank, shape=(4, 3))
+
+
+def test_a_missing_return_is_explained_by_the_numeric_check():
+    with pytest.raises(CheckFailed) as raised:
+        check_batch_norm_backward_numeric(lambda grad_output, input, weight, eps=1e-5: None, shape=(4, 3))
+    assert ("the function returns None: did you forget a `return` statement? "
+            "expected a tuple (grad_input, grad_weight, grad_bias).") in str(raised.value)
+
+
+def test_the_module_s_own_mistakes_carry_its_name():
+    # A class report counts mistakes by id across exercises: a local id must not collide with another's.
+    shared = {m.id for m in vars(shared_mistakes).values() if isinstance(m, shared_mistakes.Mistake)}
+    local = {p.mistake.id for p in MISTAKES} - shared
+    assert local and all(i.startswith("batch_norm_backward.") for i in local), sorted(local)

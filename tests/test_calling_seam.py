@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 from autograder.core import calling, integrity
 
@@ -117,9 +118,77 @@ def test_the_guard_catches_a_check_that_calls_the_student_directly():
             student(1)  # what a check that bypassed call_student would do
         # Through the (spied) seam the same call is allowed.
         assert _spy(calling.call_student)(student, (3,), where="scale(3)").value == 6
-        import torch
         with pytest.raises(AssertionError, match="CalledBehindTheSeam"):
             # Without the spy, the engine's own call is not marked: the guard fires and the check fails.
             check_against_reference(student, lambda x: 2 * x, {"x": torch.ones(2)}, name="scale", devices=["cpu"])
     finally:
         TESTING.reset(token)
+
+
+class _EqualToAnything(torch.Tensor):
+    """A wrong result that claims to equal anything: every torch function on it says "equal"."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.Tensor.__eq__, torch.eq, torch.isclose, torch.allclose, torch.equal):
+            result = torch.ones_like(torch.as_tensor(args[0]), dtype=torch.bool)
+            return bool(result.all()) if func in (torch.allclose, torch.equal) else result
+        return super().__torch_function__(func, types, args, kwargs)
+
+    def as_subclass(self, cls):
+        return self  # nor will it let itself be made a plain tensor
+
+
+def test_a_tensor_subclass_that_claims_equality_fails_the_check():
+    from autograder.core.checks import check_against_reference
+
+    def liar(x):
+        return torch.zeros_like(x).as_subclass(_EqualToAnything)
+
+    x = torch.ones(3)
+    assert bool((liar(x) == x + 1).all()), "the subclass lies when compared outside the seam"
+    with pytest.raises(AssertionError, match="the output differs from the reference in 3 of 3 elements"):
+        check_against_reference(liar, lambda x: 2 * x, {"x": x}, name="double", devices=["cpu"])
+    # A tuple subclass of liars is read as a plain tuple of plain tensors.
+    value = calling.call_student(lambda x: torch.return_types.max((liar(x), x)), (x,), where="max").value
+    assert type(value) is tuple and type(value[0]) is torch.Tensor and not bool((value[0] == x).any())
+
+
+class _Doubled(torch.autograd.Function):
+    """A student's own autograd.Function: right forward, and a backward only the seam may run."""
+
+    fail = False
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        _require_the_seam("_Doubled.backward")
+        if _Doubled.fail:
+            raise RuntimeError("the backward is broken")
+        return 2 * grad
+
+
+def test_a_custom_backward_runs_through_the_seam_and_its_error_names_the_backward(monkeypatch):
+    from autograder.core import checks
+
+    monkeypatch.setattr(checks, "call_student", _spy(calling.call_student))
+    monkeypatch.setattr(_Doubled, "fail", False)
+    arguments = {"x": torch.randn(4, generator=torch.Generator().manual_seed(0))}
+
+    def check():
+        return checks.check_against_reference(_Doubled.apply, lambda x: 2 * x, arguments, name="double",
+                                               grad_wrt=("x",), devices=["cpu"])
+
+    token = TESTING.set(True)
+    try:
+        assert check().devices == ["cpu"]
+        monkeypatch.setattr(_Doubled, "fail", True)
+        with pytest.raises(AssertionError) as raised:
+            check()
+    finally:
+        TESTING.reset(token)
+    assert str(raised.value) == (
+        "double(x: (4,) float32) on cpu, backward: it raised RuntimeError: the backward is broken")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.core.compare import compare, compare_outputs
+from autograder.core.compare import ArrayRules, compare, compare_outputs
 from autograder.core.hints import hint
 
 X = torch.tensor([[1.0, -2.0, 3.0], [0.5, 4.0, -1.5], [2.0, 2.5, -3.0]])
@@ -58,3 +58,41 @@ def test_a_tuple_is_compared_part_by_part_with_its_names():
     assert compare_outputs(X, expected, "op", ("mean", "total")) == [
         "the function returns a Tensor; expected a tuple (mean, total)."]
     assert "did you forget a `return`" in compare_outputs(None, expected, "op", ("mean", "total"))[0]
+
+
+def test_an_all_zero_output_is_called_so_not_a_factor_of_zero():
+    assert hint(torch.zeros_like(X), X) == "the output is all zeros."
+    assert hint(np.zeros((3, 3)), X.numpy()) == "the output is all zeros."
+
+
+@pytest.mark.parametrize("actual", [
+    torch.tensor([1.0, 1e30, 3.0]),  # a number where the reference has +inf
+    torch.tensor([1.0, -math.inf, 3.0]),  # the other infinity
+])
+def test_an_infinity_is_matched_only_by_the_same_infinity(actual):
+    expected = torch.tensor([1.0, math.inf, 3.0])
+    problem = compare("the output", actual, expected, "op")
+    assert problem.startswith("the output differs from the reference in 1 of 3 elements"), problem
+    assert "at index (1,)" in problem
+    assert compare("the output", expected.clone(), expected, "op") is None
+    assert "differs from the reference" in compare("the loss", -math.inf, math.inf, "op")
+    assert "differs from the reference" in compare("the loss", 1e300, math.inf, "op")
+    assert compare("the loss", math.inf, math.inf, "op") is None
+
+
+def test_nan_on_both_sides_agrees_and_nan_on_one_side_does_not():
+    expected = torch.tensor([1.0, math.nan, 3.0])
+    assert compare("the output", expected.clone(), expected, "op") is None
+    assert "numbers where the reference has NaN" in compare("the output", torch.tensor([1.0, 2.0, 3.0]), expected, "op")
+    assert "1 NaN value(s) where the reference has numbers, the first at index (0,)" in compare(
+        "the output", torch.tensor([math.nan, math.nan, 3.0]), expected, "op")
+
+
+def test_a_numpy_exercise_words_a_wrong_shape_or_dtype_with_its_own_rules():
+    rules = ArrayRules(shape=lambda expected: "one probability per row", dtype="return float64 probabilities")
+    expected = np.zeros(4)
+    assert compare("the output", np.zeros(3), expected, "op", rules) == (
+        "the output has shape (3,), expected (4,): one probability per row.")
+    assert compare_outputs(np.zeros(4, np.float32), expected, "op", array_rules=rules) == [
+        "the output has dtype float32, expected float64: return float64 probabilities."]
+    assert compare("the output", np.zeros(3), expected, "op", ArrayRules()) == "the output has shape (3,), expected (4,)."

@@ -238,3 +238,15 @@ def test_every_planted_mistake_is_caught_and_named():
             with pytest.raises(AssertionError) as raised:
                 getattr(module, catch.check)(planted.function, *catch.args, **catch.kwargs)
             assert named_mistake(str(raised.value)) == planted.words
+
+
+def test_a_generic_hint_names_the_output_that_is_off():
+    def doubled_range(X):
+        data_min, data_range = fit_min_max(X)
+        return data_min, 2 * data_range
+
+    with pytest.raises(AssertionError) as raised:
+        check_fit_min_max(doubled_range, shape=(8, 3))
+    message = str(raised.value)
+    assert named_mistake(message) is None
+    assert "Hint: data_range is off by a constant factor of 2" in message

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from autograder import Mistake, Planted, check_against_reference, check_raises
-from autograder.core.failure import named_mistake
+from autograder.core.checks import fail_diagnosed
+from autograder.core.failure import CheckFailed, named_mistake
 from autograder.core.devices import SIMULATED_CUDA, available_devices
 
 
@@ -107,6 +108,7 @@ def test_gradients_are_compared_and_a_detached_output_is_named():
 
     message = failure(wrong_gradient, grad_wrt=("input", "weight"))
     assert "gradients" in message and "the gradient with respect to input differs" in message
+    assert "Hint: the gradient with respect to input is off by a constant factor of 2." in message
 
     message = failure(lambda input, weight: (input * weight).detach(), grad_wrt=("input",))
     assert "the output carries no gradient" in message
@@ -159,6 +161,49 @@ def test_check_raises():
         check_raises(lambda input: input, args, ValueError, name="f", when="for one value")
     with pytest.raises(AssertionError, match="it raised TypeError: nope; expected ValueError x"):
         check_raises(lambda input: (_ for _ in ()).throw(TypeError("nope")), args, ValueError, name="f", when="x")
+
+
+def test_check_raises_names_the_mistake_of_code_that_accepts_what_it_must_reject():
+    args = {"input": torch.zeros(1, 3)}
+    lenient = Mistake("lenient", "a single value is not rejected.")
+    with pytest.raises(CheckFailed) as raised:
+        check_raises(lambda input: input, args, ValueError, name="f", when="for one value", mistake_if_returned=lenient)
+    assert named_mistake(str(raised.value)) == "a single value is not rejected."
+    # A stub or another exception names no mistake: the code did not accept the input.
+    with pytest.raises(CheckFailed) as raised:
+        check_raises(lambda input: [][1], args, ValueError, name="f", when="x", mistake_if_returned=lenient)
+    assert named_mistake(str(raised.value)) is None and "IndexError" in str(raised.value)
+
+
+def test_check_raises_constructs_a_class_with_keywords_and_names_whose_behaviour_it_is():
+    class Stopper:
+        def __init__(self, patience=1, mode="min"):
+            if mode not in ("min", "max"):
+                raise ValueError(mode)
+
+    report = check_raises(Stopper, {"mode": "mean"}, ValueError, name="Stopper", when="for mode='mean'",
+                          call=lambda cls, arguments: cls(**arguments), devices=["cpu"])
+    assert str(report) == "passed: Stopper(mode='mean') on cpu"
+    with pytest.raises(CheckFailed) as raised:
+        check_raises(lambda mode: None, {"mode": "mean"}, ValueError, name="Stopper", when="for mode='mean'",
+                     call=lambda cls, arguments: cls(**arguments), like=None, devices=["cpu"])
+    assert str(raised.value) == (
+        "Stopper(mode='mean') on cpu: it returned normally; expected it to raise ValueError for mode='mean'.")
+
+
+def test_fail_diagnosed_names_a_mistake_or_else_gives_the_clue():
+    planted = (Planted(Mistake("halved", "the result is halved."), lambda x: x / 2),)
+    x = torch.tensor([1.0, 2.0, 4.0])
+    agree = lambda a, b: bool(torch.allclose(a, b))  # noqa: E731
+    with pytest.raises(CheckFailed) as raised:
+        fail_diagnosed("f(x)", x / 2, x, planted=planted, run=lambda f: f(x), agree=agree, problems=["it is off."])
+    assert str(raised.value) == "f(x):\n- it is off.\nLikely mistake: the result is halved."
+    with pytest.raises(CheckFailed) as raised:
+        fail_diagnosed("f(x)", x * 3, x, planted=planted, run=lambda f: f(x), agree=agree, summary="wrong.")
+    assert str(raised.value) == "f(x): wrong.\nHint: the output is off by a constant factor of 3."
+    with pytest.raises(CheckFailed) as raised:
+        fail_diagnosed("f(x)", x * 3, x, planted=planted, run=lambda f: f(x), agree=agree, clue=None)
+    assert str(raised.value) == "f(x):"
 
 
 # --- the simulated GPU -------------------------------------------------------

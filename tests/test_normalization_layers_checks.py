@@ -15,6 +15,7 @@ import inspect
 import itertools
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -23,6 +24,7 @@ from torch.testing import make_tensor
 
 from autograder.core.devices import SIMULATED_CUDA, available_devices
 from autograder.core.failure import CheckFailed, named_mistake
+from autograder.core import mistakes as shared_mistakes
 from autograder.core.mistakes import EPS_OUTSIDE_SQRT
 from autograder.normalization_layers import (
     MISTAKES,
@@ -35,11 +37,14 @@ from autograder.normalization_layers import (
     check_rms_norm,
 )
 from conftest import ROOT
-from helpers import solution_code
+from helpers import grade_id, solution_code
 
 NOTEBOOK = ROOT / "solutions" / "normalization_layers" / "normalization_layers.ipynb"
 SOLUTION = {"torch": torch}
-for _code in solution_code(NOTEBOOK).values():
+CODE_CELLS = {grade_id(c) for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"}
+for _cell, _code in solution_code(NOTEBOOK).items():
+    if _cell not in CODE_CELLS:
+        continue  # a written answer
     exec(_code, SOLUTION)  # noqa: S102 - the course's own reference code
 layer_norm, group_norm = SOLUTION["layer_norm"], SOLUTION["group_norm"]
 instance_norm, rms_norm = SOLUTION["instance_norm"], SOLUTION["rms_norm"]
@@ -405,3 +410,21 @@ def test_mismatched_normalized_shape_is_not_validated():
     with pytest.raises(RuntimeError, match="normalized_shape"):
         F.layer_norm(x, (3,))
     assert layer_norm(x, (3,)).shape == (3, 4)
+
+
+def test_the_module_s_own_mistakes_carry_its_name():
+    # A class report counts mistakes by id across exercises: a local id must not collide with another's.
+    shared = {m.id for m in vars(shared_mistakes).values() if isinstance(m, shared_mistakes.Mistake)}
+    local = {p.mistake.id for p in MISTAKES} - shared
+    assert local and all(i.startswith("normalization_layers.") for i in local), sorted(local)
+
+
+def test_rms_norm_s_formula_mistakes_are_the_shared_ones_in_its_own_words():
+    # One id per mistake across the course, and words that never tell an RMSNorm student to subtract the mean.
+    from autograder.normalization_layers import RMS_NORM_MISTAKES
+
+    words = {p.mistake.id: p.words for p in RMS_NORM_MISTAKES}
+    assert words["eps_outside_sqrt"] == "epsilon is added outside the square root. Use x / sqrt(mean(x²) + eps)."
+    assert words["no_sqrt"].startswith("the input is divided by the mean square, not by its square root")
+    assert words["no_eps"].startswith("eps is left out. Add it to the mean square inside the square root")
+    assert not any("x - mean" in words[i] for i in ("eps_outside_sqrt", "no_sqrt", "no_eps"))

@@ -11,7 +11,7 @@ from autograder import dropout as dropout_checks
 from autograder import early_stopping as stopping_checks
 from autograder import penalties as penalty_checks
 from autograder.core.devices import SIMULATED_CUDA
-from autograder.core.failure import named_mistake
+from autograder.core.failure import CheckFailed, named_mistake
 
 # The checks run on the CPU and on a simulated GPU, whatever the machine has,
 # so that these tests give the same verdicts everywhere.
@@ -20,7 +20,7 @@ NAN = math.nan
 
 
 def failure(check, *args, **kwargs) -> str:
-    with pytest.raises(AssertionError) as raised:
+    with pytest.raises(CheckFailed) as raised:
         check(*args, **kwargs)
     return str(raised.value)
 
@@ -147,6 +147,34 @@ def test_a_penalty_made_on_the_cpu_for_gpu_tensors_is_caught():
     assert "simulated GPU" in message
 
 
+def forgets_to_add(parameters):
+    total = torch.tensor(0.0)
+    for p in parameters:
+        total + p.abs().sum()  # the sum is computed and thrown away
+    return total
+
+
+@pytest.mark.parametrize("student", [lambda ps: torch.tensor(0.0), forgets_to_add], ids=["stub", "forgets_to_add"])
+@pytest.mark.parametrize("check", [
+    lambda f: penalty_checks.check_penalty(f, "l1", devices=DEVICES),
+    lambda f: penalty_checks.check_penalty_of_model(f, "l1"),
+], ids=["check_penalty", "check_penalty_of_model"])
+def test_a_zero_penalty_is_not_blamed_on_iterating_twice(student, check):
+    # 0 for a list as for a generator: nothing says the generator was exhausted.
+    with pytest.raises(CheckFailed) as raised:
+        check(student)
+    assert named_mistake(str(raised.value)) != penalty_checks.ITERATED_TWICE.words
+
+
+def test_a_penalty_returning_an_array_of_several_numbers_fails_cleanly():
+    several = lambda ps: np.array([p.detach().abs().sum().item() for p in ps])  # noqa: E731
+    for check in (lambda: penalty_checks.check_penalty(several, "l1", devices=DEVICES),
+                  lambda: penalty_checks.check_penalty_of_model(several, "l1")):
+        with pytest.raises(CheckFailed) as raised:
+            check()
+        assert "it returns a NumPy value" in str(raised.value)
+
+
 @pytest.mark.parametrize("check", [penalty_checks.check_penalty, penalty_checks.check_penalty_of_model,
                                    penalty_checks.check_penalty_of_nothing])
 def test_an_unimplemented_penalty_is_reported_as_such(check):
@@ -207,6 +235,59 @@ def test_correct_dropouts_pass_every_check(student):
         report = check(student)
         # Raising depends on p alone: the rejection checks run on the CPU only.
         assert report.devices == (["cpu"] if "p=1.5" in report.call or "p=-0.5" in report.call else DEVICES)
+
+
+@pytest.mark.parametrize("student", CORRECT_DROPOUTS, ids=lambda f: f.__name__)
+def test_correct_dropouts_pass_at_p_zero_and_one(student):
+    # Nothing or everything is dropped: no mask is shared by chance, no scale is 1 / 0.
+    for p in (0.0, 1.0):
+        for check in (dropout_checks.check_dropout_fraction, dropout_checks.check_dropout_scale,
+                      dropout_checks.check_dropout_inplace, dropout_checks.check_dropout_eval):
+            assert check(student, p=p, devices=DEVICES).devices == DEVICES
+    report = dropout_checks.check_dropout_fraction(student, p=0.0, devices=["cpu"])
+    assert report.notes == ["0.000% dropped on cpu; allowed 0% ± 0.000%"]
+    assert dropout_checks.check_dropout_mean(student, p=0.0, devices=DEVICES).devices == DEVICES
+
+
+@pytest.mark.parametrize("check, p, allowed", [
+    (dropout_checks.check_dropout_mean, 1.0, "0 <= p < 1"),
+    (dropout_checks.check_dropout_seed, 0.0, "0 < p < 1"),
+    (dropout_checks.check_dropout_seed, 1.0, "0 < p < 1"),
+    (dropout_checks.check_dropout_fraction, 1.5, "0 <= p <= 1"),
+    (dropout_checks.check_dropout_scale, -0.1, "0 <= p <= 1"),
+])
+def test_a_check_refuses_a_p_it_cannot_judge(check, p, allowed):
+    # The test cell is wrong, not the dropout: a ValueError before the student's code runs.
+    with pytest.raises(ValueError, match=f"{check.__name__} needs {allowed}, got p={p!r}"):
+        check(not_implemented, p=p, devices=DEVICES)
+
+
+def test_scaling_in_place_in_evaluation_mode_is_named():
+    def scales_in_place(input, p=0.5, training=True, inplace=False):
+        if not training:
+            return input.mul_(1 - p) if inplace else input * (1 - p)
+        return dropout_rand_like(input, p, training, inplace)
+
+    message = failure(dropout_checks.check_dropout_eval, scales_in_place, inplace=True, devices=DEVICES)
+    assert "the input was modified" in message
+    assert named_mistake(message) == dropout_checks.SCALED_IN_EVAL.words
+
+
+def test_dropping_in_place_in_evaluation_mode_is_named():
+    def drops_in_eval(input, p=0.5, training=True, inplace=False):
+        return dropout_rand_like(input, p, True, inplace)
+
+    message = failure(dropout_checks.check_dropout_eval, drops_in_eval, inplace=True, devices=DEVICES)
+    assert named_mistake(message) == dropout_checks.ACTIVE_IN_EVAL.words
+
+
+def test_an_output_moved_off_the_gpu_is_caught_on_the_simulated_gpu():
+    def to_cpu(input, p=0.5, training=True, inplace=False):
+        return dropout_rand_like(input, p, training, inplace).cpu()
+
+    message = failure(dropout_checks.check_dropout_scale, to_cpu, devices=DEVICES)
+    assert "on a simulated GPU" in message
+    assert "the output is on cpu, expected cuda (the device of the input)" in message
 
 
 def test_the_statistics_of_a_correct_dropout_pass_for_other_seeds():
@@ -452,6 +533,47 @@ def test_a_failing_step_names_the_rule():
     assert ("step(0.72) at epoch 4 returned True, expected False: the best so far is 0.7 at epoch 2; "
             "this is step 2 in a row without improvement, and training stops when that count exceeds patience=2."
             ) in message
+
+
+def test_a_best_epoch_left_none_fails_with_restore():
+    class ForgetsTheEpoch(StudentStyleEarlyStopping):
+        def step(self, metric, model):
+            stop = super().step(metric, model)
+            self.best_epoch = None
+            return stop
+
+    metrics, options = CURVES[6]
+    message = failure(stopping_checks.check_early_stopping, ForgetsTheEpoch, metrics, **options)
+    assert "after the loop, best_epoch is None, expected 1." in message
+    assert "restore(model) could not be checked: best_epoch is None after the loop" in message
+
+
+@pytest.mark.parametrize("score", [lambda m: torch.tensor([m, m]), lambda m: [m], lambda m: "best"],
+                         ids=["two_elements", "list", "string"])
+def test_a_best_score_that_is_not_a_number_fails_cleanly(score):
+    class OddScore(StudentStyleEarlyStopping):
+        """Right, but it shows its best score as something else than a number."""
+
+        stepping = False
+
+        @property
+        def best_score(self):
+            return self._best if self.stepping or self._best is None else score(self._best)
+
+        @best_score.setter
+        def best_score(self, value):
+            self._best = value
+
+        def step(self, metric, model):
+            self.stepping = True  # the comparisons inside step read the number
+            try:
+                return super().step(metric, model)
+            finally:
+                self.stepping = False
+
+    metrics, options = CURVES[0]
+    message = failure(stopping_checks.check_early_stopping, OddScore, metrics, **options)
+    assert "after the loop, best_score is" in message and "expected 0.7." in message
 
 
 def test_a_restore_that_shares_memory_after_loading_is_caught():

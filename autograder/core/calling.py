@@ -4,8 +4,9 @@ Every check calls student code through ``call_student``: a function, a class
 to construct, a method. It puts the arguments on the chosen device (fresh
 copies, so a function that changes its inputs changes only its own), refuses
 calls to the functions the exercise forbids, keeps warnings and stderr out of
-the graded cell, and turns whatever the code raised into a ``Failure`` a
-student can act on. Grading in a separate process builds on this seam.
+the graded cell, turns whatever the code raised into a ``Failure`` a
+student can act on, and hands back what it returned as plain tensors, arrays,
+tuples and lists, which no subclass of the student's can make lie. Grading in a separate process builds on this seam.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.overrides import TorchFunctionMode
 
 from .failure import Failure
@@ -122,7 +124,7 @@ def call_student(
         with quiet(), Forbid(forbidden or {}), contextlib.ExitStack() as stack:
             for context in within:
                 stack.enter_context(context)
-            value = function(*named.values())
+            value = plain(function(*named.values()))
     except ForbiddenCall as error:
         return Called(arguments=named, failure=Failure(where, summary=str(error)), error=error)
     except NotImplementedError as error:
@@ -131,6 +133,37 @@ def call_student(
         summary = f"it raised {type(error).__name__}: {error}"
         return Called(arguments=named, failure=Failure(where, summary=summary), error=error)
     return Called(value, named)
+
+
+# Tensor subclasses of PyTorch's own making, kept as they are: the simulated GPU returns
+# fake tensors, and a module's parameters stay what they are.
+_TRUSTED_TENSORS = (torch.Tensor, torch.nn.Parameter, FakeTensor)
+
+
+def plain(value):
+    """``value`` made of plain tensors, arrays, tuples and lists, so that checks read it safely.
+
+    A subclass can redefine ``==``, ``.shape`` or ``__torch_function__`` so that a wrong
+    result compares equal to anything; a check then reads a plain view of the same data
+    (autograd history included). It runs inside the seam: a subclass that breaks is the
+    student's error.
+    """
+    if isinstance(value, torch.Tensor):
+        if type(value) in _TRUSTED_TENSORS:
+            return value
+        # Tensor's own as_subclass, with the subclass's __torch_function__ off: it cannot intervene.
+        with torch._C.DisableTorchFunctionSubclass():
+            return torch.Tensor.as_subclass(value, torch.Tensor)
+    if isinstance(value, np.ndarray):
+        return value if type(value) is np.ndarray else np.asarray(value)
+    if isinstance(value, (tuple, list)):
+        kind = tuple if isinstance(value, tuple) else list
+        items = list(kind.__iter__(value))  # the subclass's own __iter__ may hide items
+        parts = [plain(item) for item in items]
+        if type(value) is kind and all(part is item for part, item in zip(parts, items)):
+            return value  # already plain: a check may test that the very object came back
+        return kind(parts)
+    return value
 
 
 def describe_call(name: str, arguments: Mapping) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NoReturn, Sequence
 
 import torch
 
@@ -22,7 +22,7 @@ from .calling import Called, call_student, describe_call, materialize, quiet
 from .compare import OUTPUT, compare, compare_outputs, describe_difference
 from .devices import SIMULATED_CUDA, available_devices, exact_float32, run_on_simulated_cuda
 from .failure import Failure
-from .hints import output_hint
+from .hints import hint, output_hint
 from .mistakes import Mistake, Planted, diagnose
 from .tolerances import tolerance_for
 
@@ -108,15 +108,16 @@ def check_against_reference(
             actual.result()  # fails the check if the student's code raised
             problems = _compare_results(actual, expected, operation, state, outputs)
             if problems:
-                run = lambda function: _run_reference(function, arguments, device, grad_wrt)  # noqa: E731
-                agree = lambda a, b: not _compare_results(a, b, operation, state, outputs)  # noqa: E731
-                mistake = diagnose(actual, expected, planted, run, agree)
-                Failure(where, problems=tuple(problems), mistake=_words(mistake),
-                        hint=None if mistake else output_hint(actual.value, expected.value, outputs)).fail()
+                fail_diagnosed(
+                    where, actual, expected, problems=problems, planted=planted,
+                    run=lambda function: _run_reference(function, arguments, device, grad_wrt),
+                    agree=lambda a, b: not _compare_results(a, b, operation, state, outputs),
+                    clue=lambda a, b: output_hint(a.value, b.value, outputs),
+                )
             if grad_wrt:
-                problems = _compare_gradients(actual, expected, operation, grad_wrt)
+                problems, clue = _compare_gradients(actual, expected, operation, grad_wrt, where, forbidden)
                 if problems:
-                    Failure(where + ", gradients", problems=tuple(problems)).fail()
+                    Failure(where + ", gradients", problems=tuple(problems), hint=clue).fail()
             results_by_device[device] = actual
             report.devices.append(device)
         if "cuda" in results_by_device and "cpu" in results_by_device:
@@ -137,25 +138,62 @@ def check_raises(
     name: str,
     when: str,
     devices: list[str] | None = None,
+    mistake_if_returned: Mistake | None = None,
+    call: Callable[[Callable, dict], object] | None = None,
+    like: str | None = "PyTorch",
 ) -> Report:
-    """Check that ``student(*arguments.values())`` raises ``exception``, as the reference does."""
+    """Check that ``student(*arguments.values())`` raises ``exception``, as the reference does.
+
+    ``when`` says on what it must raise ("for a dropout probability outside [0, 1]");
+    ``mistake_if_returned`` is the mistake named when the code returns normally (it
+    accepts what it must reject). ``call(student, arguments)`` says how to call the
+    student's code when not by position: ``lambda cls, a: cls(**a)`` constructs a class
+    with keywords; a scenario of several calls ends with the one that must raise. ``like``
+    names whose behaviour this is ("PyTorch", "scikit-learn"), or None to name nobody.
+    """
     report = Report(describe_call(name, arguments))
+    keys = list(arguments)
+    function = student if call is None else lambda *values: call(student, dict(zip(keys, values)))
     for device in devices or available_devices():
         if device == SIMULATED_CUDA:
             continue  # raising depends on shapes alone: the CPU run decides
         where = f"{report.call} on {device}"
-        called = call_student(student, arguments, where=where, device=device)
+        called = call_student(function, arguments, where=where, device=device)
         if isinstance(called.error, exception) and not isinstance(called.error, NotImplementedError):
             report.devices.append(device)
             continue
         if called.error is None:
-            Failure(where, summary=f"it returned normally; expected it to raise {exception.__name__} {when}, "
-                    "as PyTorch does.").fail()
+            as_reference = f", as {like} does." if like else "."
+            Failure(where, summary=f"it returned normally; expected it to raise {exception.__name__} {when}"
+                    + as_reference, mistake=_words(mistake_if_returned)).fail()
         if isinstance(called.error, NotImplementedError):
             # A subclass of RuntimeError: a stub must not pass a check that expects one.
             called.result()
         Failure(where, summary=f"{called.failure.summary}; expected {exception.__name__} {when}.").fail()
     return report
+
+
+def fail_diagnosed(
+    where: str,
+    actual,
+    expected,
+    *,
+    planted: Iterable[Planted],
+    run: Callable[[Callable], object],
+    agree: Callable[[object, object], bool],
+    problems: Sequence[str] = (),
+    summary: str | None = None,
+    clue: Callable[[object, object], str | None] | None = hint,
+) -> NoReturn:
+    """Fail a check whose result is wrong: name the planted mistake it matches, else give a clue.
+
+    ``run`` and ``agree`` are ``diagnose``'s: a planted function's result on the same
+    inputs, and whether two results agree as the check compares them. ``clue(actual,
+    expected)`` gives the generic hint when no mistake matches (None: no hint).
+    """
+    mistake = diagnose(actual, expected, planted, run, agree)
+    Failure(where, summary=summary, problems=tuple(problems), mistake=_words(mistake),
+            hint=None if mistake or clue is None else clue(actual, expected)).fail()
 
 
 def _words(mistake: Mistake | None) -> str | None:
@@ -191,20 +229,25 @@ def _compare_results(actual: Called, expected: Called, operation, state, outputs
     return problems
 
 
-def _compare_gradients(actual: Called, expected: Called, operation, grad_wrt) -> list[str]:
+def _compare_gradients(actual: Called, expected: Called, operation, grad_wrt, where, forbidden=None):
+    """The problems with the student's gradients, and a clue for the first wrong one."""
     if not (isinstance(actual.value, torch.Tensor) and actual.value.requires_grad):
         return [
             f"{OUTPUT} carries no gradient: it must be computed from the inputs with "
             "differentiable torch operations (no .detach(), .data, torch.no_grad() or NumPy)."
-        ]
+        ], None
     generator = torch.Generator().manual_seed(0)
     grad_output = torch.randn(expected.value.shape, generator=generator, dtype=expected.value.dtype)
     grad_output = grad_output.to(expected.value.device)
     wanted = torch.autograd.grad(expected.value, [expected.arguments[k] for k in grad_wrt], grad_output)
-    got = torch.autograd.grad(
-        actual.value, [actual.arguments[k] for k in grad_wrt], grad_output, allow_unused=True
-    )
-    problems = []
+    # The backward pass runs the student's code too (a custom autograd.Function's backward).
+    got = call_student(
+        lambda: torch.autograd.grad(
+            actual.value, [actual.arguments[k] for k in grad_wrt], grad_output, allow_unused=True
+        ),
+        (), where=where + ", backward", forbidden=forbidden, copy=False,
+    ).result()
+    problems, clue = [], None
     for key, g, w in zip(grad_wrt, got, wanted):
         what = f"the gradient with respect to {key}"
         if g is None:
@@ -213,7 +256,12 @@ def _compare_gradients(actual: Called, expected: Called, operation, grad_wrt) ->
         problem = describe_difference(what, g, w, tolerance_for(f"{operation}.grad", w.dtype))
         if problem:
             problems.append(problem)
-    return problems
+            clue = clue or _gradient_clue(hint(g, w), key)
+    return problems, clue
+
+
+def _gradient_clue(clue: str | None, key: str) -> str | None:
+    return clue.replace("the output", f"the gradient with respect to {key}", 1) if clue else None
 
 
 # --- the simulated GPU ------------------------------------------------------------------

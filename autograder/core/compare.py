@@ -9,10 +9,11 @@ is off), and no problem when the results agree.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
 import numpy as np
 import torch
-
-from typing import Callable, Sequence
 
 from .tolerances import Tolerance, tolerance_for
 
@@ -71,12 +72,15 @@ def describe_difference(
     same = (actual64 == expected64) | (nan_actual & nan_expected)
     diff = torch.where(same, 0.0, (actual64 - expected64).abs())
     allowed = tol.atol + tol.rtol * expected64.abs()
-    bad = diff > allowed
+    # An infinity is matched only by the same infinity: no tolerance around it admits a number.
+    infinite = torch.isinf(expected64) & ~same
+    bad = (diff > allowed) | infinite
     if not bool(bad.any()):
         return None
     flat = diff.flatten()
     worst = int(torch.argmax(flat))
     relative = diff / expected64.abs().clamp_min(torch.finfo(torch.float64).tiny)
+    relative = torch.where(infinite, torch.inf, relative)
     worst_rel = int(torch.argmax(torch.where(same, 0.0, relative).flatten()))
     index = _index(torch.tensor(np.unravel_index(worst, tuple(diff.shape))) if diff.dim() else torch.tensor([]))
     index_rel = _index(torch.tensor(np.unravel_index(worst_rel, tuple(diff.shape))) if diff.dim() else torch.tensor([]))
@@ -94,8 +98,30 @@ def _index(idx: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in idx)
 
 
-def describe_wrong_array(what: str, value: object, expected: np.ndarray) -> str | None:
-    """Say what is wrong with a value that is not a float64 array like ``expected``."""
+@dataclass(frozen=True)
+class ArrayRules:
+    """What a NumPy exercise tells a student whose array has the wrong shape or dtype.
+
+    ``shape(expected)`` and ``dtype`` complete "has shape (3,), expected (4,)" and
+    "has dtype float32, expected float64" with the exercise's rule, e.g. "one value per
+    column (feature) of X"; empty says nothing more.
+    """
+
+    shape: Callable[[np.ndarray], str] = lambda expected: ""
+    dtype: str = ""
+
+
+NO_RULES = ArrayRules()
+
+
+def _with_rule(text: str, rule: str) -> str:
+    return f"{text}: {rule}." if rule else f"{text}."
+
+
+def describe_wrong_array(
+    what: str, value: object, expected: np.ndarray, rules: ArrayRules = NO_RULES
+) -> str | None:
+    """Say what is wrong with a value that is not an array like ``expected`` (shape and dtype)."""
     if value is None:
         return f"{what} is None: did you forget a `return` statement?"
     if isinstance(value, torch.Tensor):
@@ -106,27 +132,20 @@ def describe_wrong_array(what: str, value: object, expected: np.ndarray) -> str 
     if not isinstance(value, np.ndarray):
         return f"{what} is a {type(value).__name__}, expected a NumPy array (np.ndarray)."
     if value.shape != expected.shape:
-        shape = f"{what} has shape {value.shape}, expected {expected.shape}"
-        if expected.ndim == 1:
-            return shape + ": one value per column (feature) of X."
-        return shape + ": the shape of X."
+        return _with_rule(f"{what} has shape {value.shape}, expected {expected.shape}", rules.shape(expected))
     if value.dtype != expected.dtype:
-        return (
-            f"{what} has dtype {value.dtype}, expected {expected.dtype}: every function "
-            "returns float64 arrays whatever the input's dtype (compute on "
-            "np.asarray(X, dtype=np.float64))."
-        )
+        return _with_rule(f"{what} has dtype {value.dtype}, expected {expected.dtype}", rules.dtype)
     return None
 
 
-def _compare_tensors(what, actual, expected: torch.Tensor, operation: str) -> str | None:
+def _compare_tensors(what, actual, expected: torch.Tensor, operation: str, rules: ArrayRules) -> str | None:
     return describe_wrong_type(what, actual, expected) or describe_difference(
         what, actual, expected, tolerance_for(operation, expected.dtype)
     )
 
 
-def _compare_arrays(what, actual, expected: np.ndarray, operation: str) -> str | None:
-    problem = describe_wrong_array(what, actual, expected)
+def _compare_arrays(what, actual, expected: np.ndarray, operation: str, rules: ArrayRules) -> str | None:
+    problem = describe_wrong_array(what, actual, expected, rules)
     if problem:
         return problem
     # From here on both are arrays of one shape and dtype: compare them as tensors.
@@ -134,7 +153,7 @@ def _compare_arrays(what, actual, expected: np.ndarray, operation: str) -> str |
     return describe_difference(what, got, want, tolerance_for(operation, want.dtype))
 
 
-def _compare_numbers(what, actual, expected: float, operation: str) -> str | None:
+def _compare_numbers(what, actual, expected: float, operation: str, rules: ArrayRules) -> str | None:
     if isinstance(actual, torch.Tensor) and actual.numel() == 1:
         actual = actual.item()
     if isinstance(actual, bool) or not isinstance(actual, (int, float, np.number)):
@@ -145,7 +164,7 @@ def _compare_numbers(what, actual, expected: float, operation: str) -> str | Non
     )
 
 
-def _compare_none(what, actual, expected, operation: str) -> str | None:
+def _compare_none(what, actual, expected, operation: str, rules: ArrayRules) -> str | None:
     return None if actual is None else f"{what} should be None."
 
 
@@ -158,18 +177,26 @@ _PAIRS: tuple[tuple[type | tuple, Callable], ...] = (
 )
 
 
-def compare(what: str, actual: object, expected: object, operation: str) -> str | None:
-    """The problem with ``actual`` as the value ``what``, compared with ``expected``; None when they agree."""
+def compare(
+    what: str, actual: object, expected: object, operation: str, array_rules: ArrayRules = NO_RULES
+) -> str | None:
+    """The problem with ``actual`` as the value ``what``, compared with ``expected``; None when they agree.
+
+    ``array_rules`` words a NumPy array's wrong shape or dtype for the exercise.
+    """
     for kind, compare_pair in _PAIRS:
         if isinstance(expected, kind) and not isinstance(expected, bool):
-            return compare_pair(what, actual, expected, operation)
+            return compare_pair(what, actual, expected, operation, array_rules)
     raise TypeError(f"cannot compare a {type(expected).__name__}")
 
 
-def compare_outputs(actual, expected, operation: str, outputs: Sequence[str] | None = None) -> list[str]:
+def compare_outputs(
+    actual, expected, operation: str, outputs: Sequence[str] | None = None,
+    array_rules: ArrayRules = NO_RULES,
+) -> list[str]:
     """The problems with a function's return value: one value, or a tuple of the named ``outputs``."""
     if not outputs:
-        problem = compare(OUTPUT, actual, expected, operation)
+        problem = compare(OUTPUT, actual, expected, operation, array_rules)
         return [problem] if problem else []
     wanted = f"expected a tuple ({', '.join(outputs)})."
     if actual is None:
@@ -181,7 +208,7 @@ def compare_outputs(actual, expected, operation: str, outputs: Sequence[str] | N
         return [f"the function returns {got}; {wanted}"]
     problems = []
     for i, (name, got, want) in enumerate(zip(outputs, actual, expected)):
-        problem = compare(f"{name} (returned value {i})", got, want, operation)
+        problem = compare(f"{name} (returned value {i})", got, want, operation, array_rules)
         if problem:
             problems.append(problem)
     return problems

@@ -56,7 +56,8 @@ class CheckFailed(AssertionError):
 def named_mistake(message: str) -> str | None:
     """The declared mistake a rendered failure names, or None."""
     for line in message.splitlines():
-        # A traceback's last line puts "AssertionError: " before the message.
+        # The label starts a line of its own, never the first ("where: summary"), so the
+        # "AssertionError: " that a traceback puts before the message never hides it.
         if line.startswith(MISTAKE_LABEL):
             return line[len(MISTAKE_LABEL):]
     return None

@@ -34,7 +34,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def _factor_words(factor: float) -> str:
     for value, name in _NAMED_FACTORS.items():
-        if math.isclose(factor, value, rel_tol=1e-3):
+        if math.isclose(factor, value, rel_tol=1e-3) and name != f"{factor:.3g}":
             return f"{factor:.3g} ≈ {name}"
     return f"{factor:.3g}"
 
@@ -46,6 +46,9 @@ def hint(actual, expected) -> str | None:
         return None
     if not (bool(torch.isfinite(got).all()) and bool(torch.isfinite(want).all())):
         return None
+    if _close(got, torch.zeros_like(got)):
+        # Every factor is 0 then: name what the student sees instead.
+        return "the output is all zeros."
     if _close(got, -want):
         return "the output has the opposite sign of the expected one everywhere."
     scale = want.abs().max().item()

@@ -11,27 +11,42 @@ caught and named are generated from these declarations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
 
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known mistake: a stable id and the words a student reads."""
+    """A known mistake: a stable id and the words a student reads.
+
+    ``words`` may hold ``{placeholders}`` that each exercise fills in by calling the
+    mistake; ``defaults`` fills them for the exercises that use the mistake as it is
+    (``NO_EPS`` reads as batch normalization's unless an exercise gives its formula).
+    """
 
     id: str
     words: str
+    defaults: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.defaults:
+            object.__setattr__(self, "_template", self.words)
+            object.__setattr__(self, "words", self.words.format(**self.defaults))
 
     def __call__(self, **wording) -> "Mistake":
         """The same mistake, its placeholders filled in for one exercise."""
-        return replace(self, words=self.words.format(**wording))
+        template = getattr(self, "_template", self.words)
+        return Mistake(self.id, template.format(**{**(self.defaults or {}), **wording}))
 
 
 @dataclass(frozen=True)
 class Catch:
-    """A call of a check that must catch a planted mistake: ``check(planted, *args, **kwargs)``."""
+    """A call of a check that must catch a planted mistake: ``getattr(module, check)(planted, *args, **kwargs)``.
 
-    check: Callable
+    ``check`` is the name of one of the exercise module's check functions.
+    """
+
+    check: str
     kwargs: dict
     args: tuple = ()
 
@@ -54,7 +69,7 @@ class Planted:
         return self.mistake.words
 
 
-def catch(check: Callable, *args, **kwargs) -> Catch:
+def catch(check: str, *args, **kwargs) -> Catch:
     return Catch(check, kwargs, args)
 
 
@@ -86,8 +101,10 @@ def diagnose(
 
 # --- mistakes that several exercises share -----------------------------------------
 
+# Batch normalization's formula; an exercise with another one (RMSNorm) gives its own.
+_NORMALIZE = {"statistic": "variance", "root": "the standard deviation", "formula": "(x - mean) / sqrt(var + eps)"}
 EPS_OUTSIDE_SQRT = Mistake(
-    "eps_outside_sqrt", "epsilon is added outside the square root. Use (x - mean) / sqrt(var + eps)."
+    "eps_outside_sqrt", "epsilon is added outside the square root. Use {formula}.", defaults=_NORMALIZE
 )
 UNBIASED_VARIANCE = Mistake(
     "unbiased_variance",
@@ -96,11 +113,11 @@ UNBIASED_VARIANCE = Mistake(
 )
 NO_SQRT = Mistake(
     "no_sqrt",
-    "the input is divided by the variance, not by the standard deviation: "
-    "take the square root, (x - mean) / sqrt(var + eps).",
+    "the input is divided by the {statistic}, not by {root}: take the square root, {formula}.",
+    defaults=_NORMALIZE,
 )
 NO_EPS = Mistake(
-    "no_eps", "eps is left out. Add it to the variance inside the square root: (x - mean) / sqrt(var + eps)."
+    "no_eps", "eps is left out. Add it to the {statistic} inside the square root: {formula}.", defaults=_NORMALIZE
 )
 BIASED_RUNNING_VAR = Mistake(
     "biased_running_var",
