@@ -57,7 +57,11 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from ..sandbox.forkserver import ForkServer
 from ..sandbox.runner import EXECUTED_SUFFIX, STOPPED_PREFIX, mark_unfinished_tests
-from ..sandbox.bwrap import ENVIRONMENT, INSIDE, Sandbox, bwrap_path
+from ..sandbox.bwrap import bwrap_path
+from ..sandbox.cgroups import CgroupsUnavailable, CgroupTree
+from ..sandbox.confine import describe, run_submission
+
+MAX_NOTEBOOK_BYTES = 100_000_000  # an executed notebook larger than this is not copied back
 
 
 class GradingError(RuntimeError):
@@ -140,7 +144,7 @@ class Outcome:
     student: str
     score: float = 0.0
     max_score: float = 0.0
-    status: str = "graded"  # graded, timed out, crashed, unreadable
+    status: str = "graded"  # graded, timed out, crashed, over a limit, unreadable
     reason: str = ""  # one line
     tests: dict = field(default_factory=dict)  # grade_id -> failure message, "" when passed
     seconds: float = 0.0
@@ -152,7 +156,10 @@ class Limits:
     sandbox: bool = True
     cell_timeout: int = 60  # seconds per cell
     notebook_timeout: int = 600  # seconds for a whole submission
-    memory_bytes: int = 4_000_000_000  # address space of each process in the sandbox
+    memory_bytes: int = 4_000_000_000  # all the processes of a submission together (or each, without cgroups)
+    processes: int = 64  # processes and threads of a submission at once
+    disk_bytes: int = 1_000_000_000  # its folder and /tmp together; each file, without a sandbox
+    cpus: float | None = None  # cores a submission may use at once; None: no quota
     cpu_seconds: int = 900
 
 
@@ -225,12 +232,26 @@ class ClassGrader:
             return [outcomes[s] for s in students]
         # It imports torch and the autograder while the first submissions are prepared.
         self.server = server or ForkServer(self.work.parent.parent / "forkserver.log")
+        self.cgroups = None
         try:
+            self.cgroups = self._cgroups()
             self._run_pending(pending, len(students), outcomes)
         finally:
+            if self.cgroups:
+                self.cgroups.remove()
             if server is None:
                 self.server.close()
         return [outcomes[s] for s in students]
+
+    def _cgroups(self) -> CgroupTree | None:
+        """A cgroup per submission if the grader may create them; else say so, once, and do without."""
+        try:
+            return CgroupTree.create(cpu=bool(self.limits.cpus))
+        except CgroupsUnavailable as error:
+            print(f"warning: no cgroup for each submission ({error}): memory is limited per process, "
+                  "and processes not at all; run as root or in a delegated cgroup to limit them "
+                  "per submission", file=sys.stderr)
+            return None
 
     def _run_pending(self, pending: list[str], total: int, outcomes: dict) -> None:
         from tqdm import tqdm
@@ -327,27 +348,24 @@ class ClassGrader:
         names = sorted(p.name for p in work.glob("*.ipynb"))
         stopped = None
         if names:
-            sandbox = Sandbox(work, self.root) if self.limits.sandbox else None
-            try:
-                code = self.server.run({
-                    "notebooks": names, "log": str(work / ".grader.log"),
-                    "sandbox_pid": sandbox.pid if sandbox else 0,
-                    "cwd": INSIDE if sandbox else str(work),
-                    "environment": ENVIRONMENT if sandbox else {},
-                    "cell_timeout": self.limits.cell_timeout, "memory_bytes": self.limits.memory_bytes,
-                    "cpu_seconds": self.limits.cpu_seconds,
-                }, timeout=self.limits.notebook_timeout)
-            finally:
-                if sandbox:
-                    sandbox.close()
-            if code is None:
+            log = self.work / f"{student}.log"
+            result = run_submission(self.server, work, log, names, self.root, self.limits, self.cgroups,
+                                    MAX_NOTEBOOK_BYTES)
+            code = result.code
+            if result.dropped:
+                reason = "; ".join(filter(None, [reason, "not copied back: " + ", ".join(result.dropped[:3])
+                                                 + (f" and {len(result.dropped) - 3} more" if len(result.dropped) > 3 else "")]))
+            if result.limits_hit:
+                stopped = "; ".join(describe(limit, self.limits) for limit in result.limits_hit)
+                status = "over a limit"
+            elif code is None:
                 stopped = f"the submission ran longer than {self.limits.notebook_timeout} s"
                 status = "timed out"
             elif code != 0:
                 stopped = f"the grading process ended with code {code}"
                 status = "crashed"
             else:
-                stopped = _stopped_early(work / ".grader.log")
+                stopped = _stopped_early(log)
                 status = "crashed" if stopped else status
         executed = self.executed / student / self.assignment
         shutil.rmtree(executed, ignore_errors=True)
@@ -378,7 +396,7 @@ class ClassGrader:
         result = work / (Path(name).stem + EXECUTED_SUFFIX)
         problem = None
         notebook = None
-        if result.is_file() and result.stat().st_size < 100_000_000:
+        if result.is_file() and result.stat().st_size <= MAX_NOTEBOOK_BYTES:
             try:
                 notebook = nbformat.read(result, as_version=4)
             except Exception:  # noqa: BLE001
