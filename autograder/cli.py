@@ -41,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--notebook-timeout", type=int, default=600,
                        help="seconds per submission (default 600)")
     grade.add_argument("--memory", type=float, default=4.0,
-                       help="GB of address space per sandboxed process (default 4)")
+                       help="GB of memory per submission, all its processes and its /tmp together (default 4)")
+    grade.add_argument("--processes", type=int, default=64,
+                       help="processes and threads per submission at once (default 64)")
+    grade.add_argument("--disk", type=int, default=1000,
+                       help="MB of disk per submission, its folder and /tmp together (default 1000)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again the students already graded (default: resume)")
 
@@ -81,7 +85,8 @@ def _run(args, server) -> int:
                   "can read the solutions and the gradebook, and reach the network.", file=sys.stderr)
         limits = Limits(workers=max(1, args.workers), sandbox=not args.no_sandbox,
                         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                        memory_bytes=int(args.memory * 1e9))
+                        memory_bytes=int(args.memory * 1e9), processes=args.processes,
+                        disk_bytes=args.disk * 1_000_000)
         run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server)
     except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 It shows the score histogram, the pass rate of each test, the most common
 failure messages (so the mistakes the harness names can be counted across the
-class) and the submissions that timed out, crashed or could not be read.
+class) and the submissions that timed out, crashed, went over a limit
+(memory, processes or disk: the reason names it) or could not be read.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ table{{border-collapse:collapse}}</style></head><body>
 <table><tr><th>test</th><th>passing</th></tr>{rows((t, f"{r:.0%}") for t, r in zip(tests, rates))}</table>
 <h2>Most common failures</h2>
 <table><tr><th>submissions</th><th>message</th></tr>{rows((n, m) for m, n in messages.most_common(20))}</table>
-<h2>Submissions that timed out, crashed or could not be read</h2>
+<h2>Submissions that timed out, crashed, went over a limit or could not be read</h2>
 <table><tr><th>student</th><th>status</th><th>reason</th></tr>{rows((o.student, o.status, o.reason) for o in problems) or '<tr><td colspan="3">none</td></tr>'}</table>
 <h2>Every submission</h2>
 <table><tr><th>student</th><th>score</th><th>status</th><th>reason</th><th>seconds</th></tr>
