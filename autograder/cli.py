@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="processes and threads per submission at once (default 64)")
     grade.add_argument("--disk", type=int, default=1000,
                        help="MB of disk per submission, its folder and /tmp together (default 1000)")
+    grade.add_argument("--cpus", type=float, default=None,
+                       help="cores a submission may use at once (default: no quota)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again the students already graded (default: resume)")
 
@@ -86,7 +88,7 @@ def _run(args, server) -> int:
         limits = Limits(workers=max(1, args.workers), sandbox=not args.no_sandbox,
                         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         memory_bytes=int(args.memory * 1e9), processes=args.processes,
-                        disk_bytes=args.disk * 1_000_000)
+                        disk_bytes=args.disk * 1_000_000, cpus=args.cpus)
         run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server)
     except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -171,8 +171,56 @@ def test_a_new_grader_removes_the_cgroups_and_processes_a_killed_grader_left(tre
 
 def test_a_living_grader_s_cgroups_are_not_stale(tree):
     assert not cgroups._is_stale(tree.name)
-    assert cgroups._is_stale(cgroups.PREFIX + f"{cgroups._pid_namespace()}-{2**22 + 1}-1")
-    assert not cgroups._is_stale(cgroups.PREFIX + f"1-{2**22 + 1}-1")  # another PID namespace's: not ours to judge
+    assert cgroups._is_stale(cgroups.PREFIX + f"{cgroups._pid_namespace()}-{2**22 + 1}-1-1")  # no such pid
+    assert not cgroups._is_stale(cgroups.PREFIX + f"1-{2**22 + 1}-1-1")  # another PID namespace's: not ours to judge
+    assert cgroups._is_stale(cgroups.PREFIX + f"{cgroups._pid_namespace()}-{os.getpid()}-0-1")  # a reused pid
+
+
+def test_a_cpu_quota_caps_the_cores_a_submission_uses(tree):
+    try:
+        quota = CgroupTree.create(cpu=True)
+    except CgroupsUnavailable as error:
+        pytest.skip(f"no cpu controller here: {error}")
+    try:
+        def spin_in_two_processes():
+            other = os.fork()
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                pass
+            if other == 0:
+                os._exit(0)
+            os.waitpid(other, 0)
+            return 0
+
+        before = os.times()
+        cgroup = quota.submission(memory_bytes=400 * MB, processes=64, cpus=0.25)
+        assert run_in(cgroup, spin_in_two_processes) == 0
+        after = os.times()
+        used = after.children_user + after.children_system - before.children_user - before.children_system
+        assert used < 0.25 * 1.0 + 0.15  # a quarter of a core for a second, not two processes' worth
+        folder = cgroup.folders["cpu" if "cpu" in cgroup.folders else ""]
+        stat = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines())
+        assert int(stat["nr_throttled"]) > 0  # the kernel held it back: the machine being busy is not why
+    finally:
+        quota.remove()
+
+
+def test_the_cgroup_v2_files_are_written_and_read_as_the_kernel_documents_them(tmp_path):
+    # No cgroup v2 hierarchy with these controllers on the course's machines: the files stand in for one.
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    for name in ("memory.swap.max", "memory.events", "pids.events"):
+        (folder / name).write_text("")
+    cgroup = cgroups.SubmissionCgroup(2, {"": folder})
+    cgroup.set_limits(memory_bytes=500 * MB, processes=32, cpus=1.5)
+    assert [(folder / name).read_text() for name in ("memory.max", "memory.swap.max", "pids.max", "cpu.max")] == [
+        "500000000\n", "0\n", "32\n", "150000 100000\n"]
+    assert cgroup.procs_files == [str(folder / "cgroup.procs")]
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\noom_group_kill 0\n")
+    (folder / "pids.events").write_text("max 0\n")
+    assert cgroup.limits_hit() == ["memory"]
+    (folder / "pids.events").write_text("max 4\n")
+    assert cgroup.limits_hit() == ["memory", "processes"]
 
 
 def test_without_the_rights_the_grader_is_told_why():

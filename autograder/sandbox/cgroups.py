@@ -8,9 +8,9 @@ tmpfs pages they write (the kernel charges a page to the cgroup of the process
 that first wrote it).
 
 For each grading run the grader creates one cgroup of its own, named
-``autograder-<PID namespace>-<pid>-<start time>`` so that a later run can tell
-that it was left by a grader that is gone (``remove_stale``), and inside it one
-cgroup per submission, with
+``autograder-<PID namespace>-<pid>-<start time>-<run>`` so that a later run can
+tell that it was left by a grader that is gone (``remove_stale``), and inside
+it one cgroup per submission, with
 
 * ``memory``: a limit on all the submission's memory, tmpfs pages included;
   the kernel's OOM killer ends a process of the submission when it is reached;
@@ -29,6 +29,7 @@ per-process limits.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import signal
 import time
@@ -137,17 +138,20 @@ def _pid_namespace() -> str:
     return str(os.stat("/proc/self/ns/pid").st_ino)
 
 
-def grader_name(pid: int | None = None) -> str:
-    pid = pid or os.getpid()
-    return f"{PREFIX}{_pid_namespace()}-{pid}-{_start_time(pid)}"
+_runs = itertools.count(1)  # grading runs of this process, each with a cgroup of its own
+
+
+def grader_name() -> str:
+    """The name of a new grader cgroup of this process: the grader it belongs to can be told alive or gone."""
+    return f"{PREFIX}{_pid_namespace()}-{os.getpid()}-{_start_time(os.getpid())}-{next(_runs)}"
 
 
 def _is_stale(name: str) -> bool:
     """Whether ``name`` is the cgroup of a grader of this PID namespace that is gone."""
     parts = name[len(PREFIX):].split("-")
-    if not name.startswith(PREFIX) or len(parts) != 3 or parts[0] != _pid_namespace():
+    if not name.startswith(PREFIX) or len(parts) != 4 or parts[0] != _pid_namespace():
         return False  # not ours, or a grader's that this process cannot see
-    pid, start = parts[1:]
+    pid, start = parts[1:3]
     return not pid.isdigit() or _start_time(int(pid)) != start
 
 
