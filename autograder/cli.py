@@ -13,6 +13,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .grading.config import Limits
+
+    limits = Limits()  # the defaults of grade's options
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -33,20 +36,23 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--root", default=".", help="the course's root (default: .)")
-    grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    grade.add_argument("--workers", type=int, default=limits.workers,
                        help="submissions executed at once (default: the number of cores)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run submissions without the bubblewrap sandbox (unsafe)")
-    grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
-    grade.add_argument("--notebook-timeout", type=int, default=600,
-                       help="seconds per submission (default 600)")
-    grade.add_argument("--memory", type=float, default=4.0,
-                       help="GB of memory per submission, all its processes and its /tmp together (default 4)")
-    grade.add_argument("--processes", type=int, default=64,
-                       help="processes and threads per submission at once (default 64)")
-    grade.add_argument("--disk", type=int, default=1000,
-                       help="MB of disk per submission, its folder and /tmp together (default 1000)")
-    grade.add_argument("--cpus", type=float, default=None,
+    grade.add_argument("--cell-timeout", type=int, default=limits.cell_timeout,
+                       help=f"seconds per cell (default {limits.cell_timeout})")
+    grade.add_argument("--notebook-timeout", type=int, default=limits.notebook_timeout,
+                       help=f"seconds per submission (default {limits.notebook_timeout})")
+    grade.add_argument("--memory", type=float, default=limits.memory_bytes / 1e9,
+                       help=f"GB of memory per submission, all its processes and its /tmp together "
+                            f"(default {limits.memory_bytes / 1e9:g})")
+    grade.add_argument("--processes", type=int, default=limits.processes,
+                       help=f"processes and threads per submission at once (default {limits.processes})")
+    grade.add_argument("--disk", type=int, default=limits.disk_bytes // 1_000_000,
+                       help=f"MB of disk per submission, its folder and /tmp together "
+                            f"(default {limits.disk_bytes // 1_000_000})")
+    grade.add_argument("--cpus", type=float, default=limits.cpus,
                        help="cores a submission may use at once (default: no quota)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again the students already graded (default: resume)")
@@ -70,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, server) -> int:
-    from .grading.pipeline import GradingError, Limits, course_api, generate as run_generate, grade as run_grade
+    from .grading.config import Limits
+    from .grading.course import GradingError, course_api, generate as run_generate
+    from .grading.pipeline import grade as run_grade
     from .sandbox.bwrap import SandboxUnavailable
 
     try:
@@ -78,7 +86,7 @@ def _run(args, server) -> int:
             run_generate(course_api(args.root), args.assignments)
             return 0
         if args.verb == "collect":
-            from .grading.pipeline import collect_zip
+            from .grading.course import collect_zip
 
             collect_zip(args.root, args.assignment, args.archive)
             return 0
@@ -88,7 +96,7 @@ def _run(args, server) -> int:
         limits = Limits(workers=max(1, args.workers), sandbox=not args.no_sandbox,
                         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         memory_bytes=int(args.memory * 1e9), processes=args.processes,
-                        disk_bytes=args.disk * 1_000_000, cpus=args.cpus)
+                        disk_bytes=args.disk * 1_000_000, cpus=args.cpus)  # the others keep Limits' defaults
         run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server)
     except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)

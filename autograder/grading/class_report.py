@@ -19,6 +19,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..core.failure import MISTAKE_LABEL, named_mistake  # noqa: E402
+from .outcome import Status  # noqa: E402
+
 
 def _figure_html(figure, alt: str) -> str:
     buffer = io.BytesIO()
@@ -30,9 +33,9 @@ def _figure_html(figure, alt: str) -> str:
 
 def _message_key(message: str) -> str:
     """The part of a failure message that is the same for every student who made the mistake."""
-    for line in message.splitlines():
-        if line.startswith("Likely mistake:"):
-            return line
+    mistake = named_mistake(message)
+    if mistake is not None:
+        return MISTAKE_LABEL + mistake
     first = message.splitlines()[0] if message else ""
     # Drop the call description, which differs in shapes and seeds.
     return first.split(": ", 1)[0] + ": " + first.rsplit(":", 1)[-1].strip() if ": " in first else first
@@ -58,7 +61,7 @@ def write_class_report(path: Path, assignment: str, outcomes: list) -> Path:
     pass_rates = _figure_html(figure, "Pass rate of each test")
 
     messages = Counter(_message_key(m) for o in outcomes for m in o.tests.values() if m)
-    problems = [o for o in outcomes if o.status != "graded"]
+    problems = [o for o in outcomes if o.status != Status.GRADED]
     rows = lambda cells: "".join(f"<tr>{''.join(f'<td>{html.escape(str(c))}</td>' for c in r)}</tr>" for r in cells)  # noqa: E731
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report: {html.escape(assignment)}</title>
