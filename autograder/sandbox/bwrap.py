@@ -13,8 +13,9 @@ A submission is hostile until graded. For each one the grader starts Debian's
 * the only writable place is a private /tmp, a tmpfs of at most ``disk_bytes``:
   the submission's folder is copied into it (``INSIDE``) from a read-only view
   (``HANDED_IN``) by the forked child before any student code runs, and only
-  its executed notebooks are copied back (``Sandbox.collect``), so nothing the
-  submission writes reaches the grader's disk;
+  its executed notebooks are copied back (``Sandbox.collect``): nothing else
+  the submission writes reaches the grader's disk but its log, which is no
+  larger than ``disk_bytes`` either;
 * there is no network (a new network namespace with nothing but loopback), no
   view of other processes (a new PID namespace), no capability (a new user
   namespace with ``--cap-drop ALL``; as root, bwrap would otherwise keep
@@ -22,10 +23,11 @@ A submission is hostile until graded. For each one the grader starts Debian's
   further user namespaces.
 
 The submission's runner and kernel are then forked from the fork server
-(``autograder.sandbox.forkserver``), join these namespaces, drop every capability
-join the submission's cgroup (``autograder.sandbox.cgroups``) and take the
-per-process limits (``autograder.sandbox.privileges``). Killing the waiting
-bwrap ends the PID namespace and every process in it, and unmounts the tmpfs.
+(``autograder.sandbox.forkserver``), join the submission's cgroup
+(``autograder.sandbox.cgroups``) and these namespaces, drop every capability
+and take the per-process limits (``autograder.sandbox.privileges``). Killing
+the waiting bwrap ends the PID namespace and every process in it, and frees
+the tmpfs.
 """
 
 from __future__ import annotations
@@ -136,7 +138,10 @@ class Sandbox:
         """Whether the sandbox's /tmp (its folder included) is full, or nearly."""
         if not self.disk_bytes:
             return False
-        descriptor = self._open_inside("/tmp")
+        try:
+            descriptor = self._open_inside("/tmp")
+        except OSError:  # the sandbox is gone already: nothing to tell
+            return False
         try:
             info = os.fstatvfs(descriptor)
         finally:

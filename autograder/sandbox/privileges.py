@@ -99,6 +99,6 @@ def set_limits(memory_bytes: int | None, cpu_seconds: int, file_bytes: int | Non
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-    if file_bytes:  # no single file, the log outside the sandbox included, grows past the disk limit
+    if file_bytes:  # no file grows past the disk limit, the log on the grader's disk included
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails (EFBIG) instead of killing
