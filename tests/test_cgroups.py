@@ -391,3 +391,27 @@ def test_nothing_of_a_killed_batch_remains_after_a_resumed_run(course):
     assert len(list(progress.glob("*.json"))) == 5
     assert grader_folders(grader.pid) == []
     assert leftovers(tag) == ([], [])
+
+
+@pytest.mark.slow
+def test_without_the_rights_the_batch_says_so_once_and_keeps_the_disk_limit(course, monkeypatch, capsys):
+    from adversarial import LIMIT_HIT
+    from autograder.grading.pipeline import Limits, grade
+    from test_class_grading import submit
+
+    def no_rights(cpu=False):
+        raise CgroupsUnavailable("could not create a cgroup in /sys/fs/cgroup/memory: Permission denied")
+
+    monkeypatch.setattr(CgroupTree, "create", no_rights)
+    for student in ("solution", "large_file"):
+        submit(course, student, student)
+    # Without a cgroup, --memory caps each process's address space, which is larger than 1 GB with torch:
+    # the default memory limit, then.
+    limits = Limits(workers=2, **{**BATCH_LIMITS, "memory_bytes": Limits().memory_bytes})
+    outcomes, _, _ = grade(course, "batch_norm", limits=limits, log=lambda *a: None)
+    outcomes = {o.student: o for o in outcomes}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "no cgroup for each submission" in line]
+    assert len(warnings) == 1 and "Permission denied" in warnings[0] and "per process" in warnings[0]
+    assert outcomes["solution"].score == outcomes["solution"].max_score > 0
+    # The disk limit is the sandbox's own, cgroups or not.
+    assert outcomes["large_file"].status == "over a limit" and LIMIT_HIT["large_file"] in outcomes["large_file"].reason
