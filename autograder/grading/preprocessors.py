@@ -18,7 +18,7 @@ from __future__ import annotations
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-# The autograder's report of a test that passed (``autograder.core.harness.Report``) starts so.
+# The report the autograder displays for a test that passed (its core's ``Report``) starts so.
 REPORT_PREFIX = "passed: "
 DID_NOT_RUN = "this test did not run"
 _METADATA = "autograder"  # the notebook's metadata that carries why it stopped early to the recorder
