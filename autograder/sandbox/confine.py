@@ -36,7 +36,8 @@ class Result:
 def describe(limit: str, limits) -> str:
     """One phrase that names ``limit`` and its value, for the outcome."""
     if limit == "memory":
-        return f"memory limit: its processes together needed more than {limits.memory_bytes / 1e9:g} GB, and one was killed"
+        gigabytes = limits.memory_bytes / 1e9
+        return f"memory limit: its processes together needed more than {gigabytes:g} GB, and one was killed"
     if limit == "processes":
         return f"process limit: it tried to run more than {limits.processes} processes and threads at once"
     return f"disk limit: it filled its {limits.disk_bytes / 1e6:g} MB of disk"
