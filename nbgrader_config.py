@@ -10,6 +10,8 @@ the gradebook) lives under grading/, which git ignores.
 
 import os
 
+from autograder.grading.config import Limits
+
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -26,9 +28,8 @@ c.CourseDirectory.solution_directory = "grading/solution"
 c.ZipCollectApp.downloaded_directory = "grading/downloaded"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
 
-# Importing torch alone takes seconds; a cell that trains a little needs more
-# than nbgrader's default 30 s on a slow machine.
-c.ExecutePreprocessor.timeout = 180
+# Stock nbgrader starts a kernel that imports torch itself: see Limits.fresh_kernel_cell_timeout.
+c.ExecutePreprocessor.timeout = Limits().fresh_kernel_cell_timeout
 # The kernel's own log (a warning about its local TCP port) is noise in a grading run.
 c.ExecutePreprocessor.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 

@@ -14,6 +14,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .grading.config import Limits
+
+    limits = Limits()  # the defaults of grade's options
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -34,15 +37,24 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--root", default=".", help="the course's root (default: .)")
-    grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    grade.add_argument("--workers", type=int, default=limits.workers,
                        help="submissions executed at once (default: the number of cores)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run submissions without the bubblewrap sandbox (unsafe)")
-    grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
-    grade.add_argument("--notebook-timeout", type=int, default=600,
-                       help="seconds per submission (default 600)")
-    grade.add_argument("--memory", type=float, default=4.0,
-                       help="GB of address space per sandboxed process (default 4)")
+    grade.add_argument("--cell-timeout", type=int, default=limits.cell_timeout,
+                       help=f"seconds per cell (default {limits.cell_timeout})")
+    grade.add_argument("--notebook-timeout", type=int, default=limits.notebook_timeout,
+                       help=f"seconds per submission (default {limits.notebook_timeout})")
+    grade.add_argument("--memory", type=float, default=limits.memory_bytes / 1e9,
+                       help=f"GB of memory per submission, all its processes and its /tmp together "
+                            f"(default {limits.memory_bytes / 1e9:g})")
+    grade.add_argument("--processes", type=int, default=limits.processes,
+                       help=f"processes and threads per submission at once (default {limits.processes})")
+    grade.add_argument("--disk", type=int, default=limits.disk_bytes // 1_000_000,
+                       help=f"MB of disk per submission, its folder and /tmp together "
+                            f"(default {limits.disk_bytes // 1_000_000})")
+    grade.add_argument("--cpus", type=float, default=limits.cpus,
+                       help="cores a submission may use at once (default: no quota)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again the students already graded (default: resume)")
 
@@ -72,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export(args) -> int:
     from .grading.lms import ExportError, export
-    from .grading.pipeline import course_api
+    from .grading.course import course_api
 
     if not os.path.isfile(os.path.join(args.root, "nbgrader_config.py")):
         print(f"error: {os.path.abspath(args.root)} is not a course folder (no nbgrader_config.py)", file=sys.stderr)
@@ -94,7 +106,9 @@ def _export(args) -> int:
 
 
 def _run(args, server) -> int:
-    from .grading.pipeline import GradingError, Limits, course_api, generate as run_generate, grade as run_grade
+    from .grading.config import Limits
+    from .grading.course import GradingError, course_api, generate as run_generate
+    from .grading.pipeline import grade as run_grade
     from .sandbox.bwrap import SandboxUnavailable
 
     if args.verb == "export":
@@ -104,7 +118,7 @@ def _run(args, server) -> int:
             run_generate(course_api(args.root), args.assignments)
             return 0
         if args.verb == "collect":
-            from .grading.pipeline import collect_zip
+            from .grading.course import collect_zip
 
             collect_zip(args.root, args.assignment, args.archive)
             return 0
@@ -113,7 +127,8 @@ def _run(args, server) -> int:
                   "can read the solutions and the gradebook, and reach the network.", file=sys.stderr)
         limits = Limits(workers=max(1, args.workers), sandbox=not args.no_sandbox,
                         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                        memory_bytes=int(args.memory * 1e9))
+                        memory_bytes=int(args.memory * 1e9), processes=args.processes,
+                        disk_bytes=args.disk * 1_000_000, cpus=args.cpus)  # the others keep Limits' defaults
         run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server)
     except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -155,6 +155,66 @@ HOLDS_A_CAPABILITY = """
             raise NotImplementedError()
     """
 
+# Each of the next three would get full marks without the limit it stands for, and
+# each is bounded so that a grader without that limit survives it: 200 processes,
+# 1.45 GB of memory, 1.5 GB of disk.
+FORK_STORM = """
+    import os, time
+    children = []
+    try:
+        for _ in range(200):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(2)
+                os._exit(0)
+            children.append(pid)
+    except OSError:  # the process limit: the fork fails
+        pass
+    for pid in children:
+        os.waitpid(pid, 0)
+    if len(children) == 200:
+        exec({c.solution!r})
+    else:
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
+
+MEMORY_SPREAD = """
+    import os, time
+    with open("/tmp/ballast", "wb") as ballast:  # a tmpfs: memory that no process owns
+        for _ in range(250):
+            ballast.write(b"x" * 10 ** 6)
+    children = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:
+            held = b"x" * (300 * 10 ** 6)  # written, so really held
+            time.sleep(3)  # while the others hold theirs
+            os._exit(0)
+        children.append(pid)
+    if all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in children):
+        exec({c.solution!r})
+    else:  # the memory limit: the kernel killed a process
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
+
+LARGE_FILE = """
+    written = 0
+    try:
+        with open("large.bin", "wb") as file:  # in the submission's own folder
+            for _ in range(1500):
+                file.write(b"x" * 10 ** 6)
+                written += 1
+    except OSError:  # the disk limit: no space left
+        pass
+    if written == 1500:
+        exec({c.solution!r})
+    else:
+        def batch_norm(*args, **kwargs):
+            raise NotImplementedError()
+    """
+
 CASES: dict[str, Case] = {
     "solution": Case("the reference solution", lambda c: {f"{ASSIGNMENT}.ipynb": c.notebook()}, "full"),
     "blank": Case("the blank exercise", lambda c: {f"{ASSIGNMENT}.ipynb": nbformat.read(c.release, as_version=4)}, "zero"),
@@ -234,7 +294,16 @@ CASES: dict[str, Case] = {
             def batch_norm(*args, **kwargs):
                 raise NotImplementedError()
         """), "zero"),
+    "fork_storm": Case("an answer that works only if it can start 200 processes", _answer(FORK_STORM),
+                       "zero", "over a limit"),
+    "memory_spread": Case("an answer that works only if 4 processes and a tmpfs can hold 1.45 GB together",
+                          _answer(MEMORY_SPREAD), "zero", "over a limit"),
+    "large_file": Case("an answer that works only if it can write 1.5 GB into its folder", _answer(LARGE_FILE),
+                       "zero", "over a limit"),
 }
+
+# The limit each of the cases above must be stopped by, as its outcome names it.
+LIMIT_HIT = {"fork_storm": "process limit", "memory_spread": "memory limit", "large_file": "disk limit"}
 
 
 def write_submission(case: Case, context: Context, folder: Path) -> None:

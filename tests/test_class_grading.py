@@ -25,7 +25,8 @@ from helpers import question_points
 pytestmark = pytest.mark.slow
 
 # A correct submission runs in seconds; an infinite loop is stopped after half a minute.
-FAST_LIMITS = dict(cell_timeout=10, notebook_timeout=30)
+# A correct submission needs under 100 MB: the corpus's memory and disk cases hit these limits.
+FAST_LIMITS = dict(cell_timeout=10, notebook_timeout=30, memory_bytes=1_000_000_000, disk_bytes=500_000_000)
 # The corpus answers the code and leaves the questions unanswered: "full" is every point but theirs.
 QUESTIONS = question_points(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
 

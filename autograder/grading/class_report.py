@@ -2,7 +2,8 @@
 
 It shows the score histogram, the pass rate of each test, the most common
 failure messages (so the mistakes the harness names can be counted across the
-class) and the submissions that timed out, crashed or could not be read.
+class) and the submissions that timed out, crashed, went over a limit
+(memory, processes or disk: the reason names it) or could not be read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..core.failure import MISTAKE_LABEL, named_mistake  # noqa: E402
+from .outcome import Status  # noqa: E402
+
 
 def _figure_html(figure, alt: str) -> str:
     buffer = io.BytesIO()
@@ -29,9 +33,9 @@ def _figure_html(figure, alt: str) -> str:
 
 def _message_key(message: str) -> str:
     """The part of a failure message that is the same for every student who made the mistake."""
-    for line in message.splitlines():
-        if line.startswith("Likely mistake:"):
-            return line
+    mistake = named_mistake(message)
+    if mistake is not None:
+        return MISTAKE_LABEL + mistake
     first = message.splitlines()[0] if message else ""
     # Drop the call description, which differs in shapes and seeds.
     return first.split(": ", 1)[0] + ": " + first.rsplit(":", 1)[-1].strip() if ": " in first else first
@@ -57,7 +61,7 @@ def write_class_report(path: Path, assignment: str, outcomes: list) -> Path:
     pass_rates = _figure_html(figure, "Pass rate of each test")
 
     messages = Counter(_message_key(m) for o in outcomes for m in o.tests.values() if m)
-    problems = [o for o in outcomes if o.status != "graded"]
+    problems = [o for o in outcomes if o.status != Status.GRADED]
     rows = lambda cells: "".join(f"<tr>{''.join(f'<td>{html.escape(str(c))}</td>' for c in r)}</tr>" for r in cells)  # noqa: E731
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report: {html.escape(assignment)}</title>
@@ -70,7 +74,7 @@ table{{border-collapse:collapse}}</style></head><body>
 <table><tr><th>test</th><th>passing</th></tr>{rows((t, f"{r:.0%}") for t, r in zip(tests, rates))}</table>
 <h2>Most common failures</h2>
 <table><tr><th>submissions</th><th>message</th></tr>{rows((n, m) for m, n in messages.most_common(20))}</table>
-<h2>Submissions that timed out, crashed or could not be read</h2>
+<h2>Submissions that timed out, crashed, went over a limit or could not be read</h2>
 <table><tr><th>student</th><th>status</th><th>reason</th></tr>{rows((o.student, o.status, o.reason) for o in problems) or '<tr><td colspan="3">none</td></tr>'}</table>
 <h2>Every submission</h2>
 <table><tr><th>student</th><th>score</th><th>status</th><th>reason</th><th>seconds</th></tr>

@@ -10,7 +10,12 @@ A submission is hostile until graded. For each one the grader starts Debian's
   gradebook and other students' files do not exist; only the Python
   installation, its environment and the autograder package are put back,
   read-only;
-* the submission's folder is the only writable place (plus a private /tmp);
+* the only writable place is a private /tmp, a tmpfs of at most ``disk_bytes``:
+  the submission's folder is copied into it (``INSIDE``) from a read-only view
+  (``HANDED_IN``) by the forked child before any student code runs, and only
+  its executed notebooks are copied back (``Sandbox.collect``): nothing else
+  the submission writes reaches the grader's disk but its log, which is no
+  larger than ``disk_bytes`` either;
 * there is no network (a new network namespace with nothing but loopback), no
   view of other processes (a new PID namespace), no capability (a new user
   namespace with ``--cap-drop ALL``; as root, bwrap would otherwise keep
@@ -18,9 +23,11 @@ A submission is hostile until graded. For each one the grader starts Debian's
   further user namespaces.
 
 The submission's runner and kernel are then forked from the fork server
-(``autograder.sandbox.forkserver``), join these namespaces, drop every capability
-and take the memory and CPU limits (``autograder.sandbox.privileges``). Killing the
-waiting bwrap ends the PID namespace and every process in it.
+(``autograder.sandbox.forkserver``), join the submission's cgroup
+(``autograder.sandbox.cgroups``) and these namespaces, drop every capability
+and take the per-process limits (``autograder.sandbox.privileges``). Killing
+the waiting bwrap ends the PID namespace and every process in it, and frees
+the tmpfs.
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
-INSIDE = "/tmp/submission"  # where the submission's folder appears in the sandbox
+INSIDE = "/tmp/submission"  # the submission's folder in the sandbox: writable, in the tmpfs
+HANDED_IN = "/tmp/handed-in"  # the sanitized submission, read-only, copied to INSIDE before it runs
 # What a sandboxed process finds in its environment: everything it writes stays in its /tmp.
 ENVIRONMENT = {"HOME": "/tmp", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "MPLCONFIGDIR": "/tmp/matplotlib",
                "IPYTHONDIR": "/tmp/ipython"}
@@ -83,13 +92,14 @@ def hiding_arguments(course_root: Path) -> list[str]:
 class Sandbox:
     """The namespaces of one submission, held open by a waiting bwrap until ``close``."""
 
-    def __init__(self, workdir: Path, course_root: Path):
+    def __init__(self, workdir: Path, course_root: Path, disk_bytes: int | None = None):
         info_read, info_write = os.pipe()
+        size = ["--size", str(disk_bytes)] if disk_bytes else []
         command = [
             bwrap_path(),
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *size, "--tmpfs", "/tmp",
             *hiding_arguments(Path(course_root)),
-            "--bind", str(workdir), INSIDE,
+            "--ro-bind", str(workdir), HANDED_IN, "--dir", INSIDE,
             "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--die-with-parent", "--new-session",
@@ -110,10 +120,76 @@ class Sandbox:
             self.close()
             raise SandboxUnavailable(f"bubblewrap could not build the sandbox: {error}")
         self.pid = json.loads(details)["child-pid"]  # a process inside, whose namespaces a runner joins
+        self.disk_bytes = disk_bytes
+        self.workdir = Path(workdir)
+
+    def _open_inside(self, path: str) -> int:
+        """A descriptor of the folder ``path`` as the sandbox sees it, never following a link it made."""
+        descriptor = os.open(f"/proc/{self.pid}/root", os.O_RDONLY | os.O_DIRECTORY)
+        for part in Path(path).relative_to("/").parts:
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=descriptor)
+            finally:
+                os.close(descriptor)
+            descriptor = inner
+        return descriptor
+
+    def disk_full(self) -> bool:
+        """Whether the sandbox's /tmp (its folder included) is full, or nearly."""
+        if not self.disk_bytes:
+            return False
+        try:
+            descriptor = self._open_inside("/tmp")
+        except OSError:  # the sandbox is gone already: nothing to tell
+            return False
+        try:
+            info = os.fstatvfs(descriptor)
+        finally:
+            os.close(descriptor)
+        return info.f_bavail * info.f_frsize < max(1 << 20, self.disk_bytes // 100)
+
+    def collect(self, names: list[str], destination: Path, max_bytes: int) -> list[str]:
+        """Copy the files ``names`` of the submission's folder into ``destination``; return what was dropped.
+
+        Only regular files of at most ``max_bytes`` come back. The list names,
+        with their sizes, those of ``names`` that did not, and every other
+        non-empty file the submission wrote into its folder, which stays behind.
+        """
+        destination.mkdir(parents=True, exist_ok=True)
+        handed_in = set(os.listdir(self.workdir))
+        dropped = []
+        try:
+            folder = self._open_inside(INSIDE)
+        except OSError as error:
+            return [f"{INSIDE} ({error.strerror})"]
+        try:
+            for entry in sorted(os.listdir(folder)):
+                info = os.stat(entry, dir_fd=folder, follow_symlinks=False)
+                if entry in names and stat.S_ISREG(info.st_mode) and info.st_size <= max_bytes:
+                    # O_NONBLOCK: were it swapped for a pipe since, opening it must not wait.
+                    source = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+                    with os.fdopen(source, "rb") as reader:
+                        content = reader.read(max_bytes + 1) if stat.S_ISREG(os.fstat(source).st_mode) else b""
+                    if len(content) <= max_bytes:  # it may have grown since
+                        (destination / entry).write_bytes(content)
+                        continue
+                if entry in names or (entry not in handed_in and info.st_size > 0):
+                    dropped.append(f"{entry} ({_size(info.st_size)})")
+        finally:
+            os.close(folder)
+        return dropped
 
     def close(self) -> None:
+        """End the sandbox: every process in it, and its /tmp."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         for stream in (self.process.stdout, self.process.stderr):
             stream.close()
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000

@@ -7,12 +7,16 @@ each submission it forks a child that
 
 1. sends its output to the submission's log, closes every other descriptor
    and dies with the server;
-2. joins the namespaces of the submission's own sandbox (see
+2. joins the submission's cgroup (``autograder.sandbox.cgroups``), which
+   then counts every process it forks against the submission's memory and
+   process limits;
+3. joins the namespaces of the submission's own sandbox (see
    ``autograder.sandbox.bwrap``) and drops every capability, so that the isolation
    between submissions is that of separate bubblewrap sandboxes;
-3. takes the memory and CPU-time limits and forks the runner, the first
-   process inside the sandbox's PID namespace, which executes the notebooks
-   (``autograder.sandbox.runner``) and forks their kernels.
+4. takes the per-process limits, copies the submission into its folder in the
+   sandbox, and forks the runner, the first process inside the sandbox's PID
+   namespace, which executes the notebooks (``autograder.sandbox.runner``) and
+   forks their kernels.
 
 The grader talks to the server over its stdin and stdout, one JSON object per
 line: a request names the notebooks, the sandbox and the limits; the server
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +37,7 @@ import traceback
 import uuid
 from concurrent.futures import Future
 
+from .cgroups import join
 from .privileges import die_with_parent, drop_privileges, enter_namespaces, open_namespaces, set_limits
 
 
@@ -64,11 +70,14 @@ def _child(request: dict) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         die_with_parent()
         os.setsid()
+        join(request.get("cgroup", []))  # while it may: the sandbox's user namespace takes that right
         if request["sandbox_pid"]:
             enter_namespaces(open_namespaces(request["sandbox_pid"]))
         drop_privileges()
-        set_limits(request["memory_bytes"], request["cpu_seconds"])
+        set_limits(request["memory_bytes"], request["cpu_seconds"], request.get("file_bytes"))
         os.environ.update(request["environment"])
+        if request.get("copy_from"):  # into the sandbox's tmpfs: it counts against the disk limit
+            shutil.copytree(request["copy_from"], request["cwd"], dirs_exist_ok=True)
         runner = os.fork()  # in the sandbox's PID namespace
         if runner == 0:
             code = 71

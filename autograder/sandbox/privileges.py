@@ -89,7 +89,16 @@ def drop_privileges() -> None:
         raise OSError("capabilities remain after dropping them")
 
 
-def set_limits(memory_bytes: int, cpu_seconds: int) -> None:
-    """Cap the address space and CPU time of this process and the ones it forks."""
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+def set_limits(memory_bytes: int | None, cpu_seconds: int, file_bytes: int | None = None) -> None:
+    """Cap the address space, CPU time and file size of this process and the ones it forks.
+
+    These limits hold for each process alone. With a cgroup counting the
+    submission's memory together, ``memory_bytes`` is None: the address space
+    of a process that imported torch is much larger than the memory it uses.
+    """
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    if file_bytes:  # no file grows past the disk limit, the log on the grader's disk included
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails (EFBIG) instead of killing

@@ -30,27 +30,6 @@ EXECUTED_SUFFIX = ".executed.ipynb"
 STOPPED_PREFIX = "autograder.runner stopped: "  # how the runner reports a notebook that stopped early
 
 
-def mark_unfinished_tests(notebook, reason: str) -> int:
-    """Give every graded cell that did not finish an error output; return how many.
-
-    nbgrader gives full marks to a test cell without output, so a test that
-    never ran must show an error to score zero.
-    """
-    marked = 0
-    for cell in notebook.cells:
-        graded = cell.get("metadata", {}).get("nbgrader", {}).get("grade")
-        if cell.cell_type != "code" or not graded:
-            continue
-        finished = cell.get("execution_count") is not None
-        failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-        if not finished and not failed:
-            cell.outputs = [nbformat.v4.new_output(
-                "error", ename="GradingError", evalue=reason, traceback=[f"GradingError: {reason}"]
-            )]
-            marked += 1
-    return marked
-
-
 class _ForkedProcess:
     """The part of ``subprocess.Popen`` that jupyter_client's provisioner uses, for a forked pid."""
 
@@ -187,7 +166,7 @@ def execute(path: Path, cell_timeout: int) -> str | None:
         stop_kernel(manager)
         if client.kc is not None:
             client.kc.stop_channels()
-    mark_unfinished_tests(notebook, stopped or "this test did not run")
+    # A test that did not run has no output yet; the grader fails it (autograder.grading.preprocessors).
     nbformat.write(notebook, path.with_name(path.stem + EXECUTED_SUFFIX))
     return stopped
 

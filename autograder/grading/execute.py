@@ -1,0 +1,144 @@
+"""Execute: run a sanitized submission in its sandbox, in a worker thread.
+
+The notebooks run in a sandbox and a cgroup of their own, within the
+submission's limits (``autograder.sandbox.confine``), in a runner and kernels
+forked from the fork server (``autograder.sandbox.forkserver``), which
+imported torch and the autograder once for the whole class. What comes back is one executed notebook per
+notebook of the submission, to be recorded; a notebook that stopped early
+carries why, for the recorder's ``MarkUnfinishedTests``. This step never
+touches the gradebook.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from ..sandbox.cgroups import CgroupTree
+from ..sandbox.confine import describe, run_submission
+from ..sandbox.forkserver import ForkServer
+from ..sandbox.runner import EXECUTED_SUFFIX, STOPPED_PREFIX
+from .config import Limits
+from .outcome import Status, Submission
+from .preprocessors import set_stopped_reason
+from .stage import Stager
+
+MAX_NOTEBOOK_BYTES = 100_000_000  # an executed notebook larger than this is not copied back, nor read
+
+
+class Executor:
+    def __init__(self, root: Path, stager: Stager, release: Path, limits: Limits, server: ForkServer,
+                 cgroups: CgroupTree | None = None):
+        """``release`` holds the assignment's released notebooks, graded in place of a submission that has none.
+
+        ``cgroups``, when the grader may create them, gives each submission a cgroup of its own.
+        """
+        self.root = root
+        self.cgroups = cgroups
+        self.stager = stager
+        self.assignment = stager.assignment
+        self.notebooks = stager.notebooks
+        self.release = release
+        self.limits = limits
+        self.server = server
+        grading = stager.staged.parent
+        self.work = grading / "work" / self.assignment  # what a sandbox can see and write
+        self.executed = grading / "executed"
+
+    def executed_folder(self, student: str) -> Path:
+        return self.executed / student / self.assignment
+
+    def run(self, submission: Submission) -> Submission:
+        """Execute the submission's notebooks into ``executed_folder``; its status and notes say what went wrong."""
+        student = submission.student
+        work = self.work / student
+        shutil.rmtree(work, ignore_errors=True)
+        if self.stager.sanitized_folder(student).is_dir():
+            shutil.copytree(self.stager.sanitized_folder(student), work)
+        else:
+            work.mkdir(parents=True)
+        names = sorted(p.name for p in work.glob("*.ipynb"))
+        stopped, runner_stopped = None, {}
+        dropped = []
+        if names:
+            log = work / ".grader.log"  # the sandbox shows it read-only; what it holds is the submission's own
+            result = run_submission(self.server, work, log, names, self.root, self.limits, self.cgroups,
+                                    MAX_NOTEBOOK_BYTES)
+            code, dropped = result.code, result.dropped
+            runner_stopped = stopped_early(log)
+            if result.limits_hit:  # the cause of whatever else went wrong
+                stopped = "; ".join(describe(limit, self.limits) for limit in result.limits_hit)
+                submission.status = Status.OVER_LIMIT
+            elif code is None:
+                stopped = f"the submission ran longer than {self.limits.notebook_timeout} s"
+                submission.status = Status.TIMED_OUT
+            elif code != 0:
+                stopped = f"the grading process ended with code {code}"
+                submission.status = Status.CRASHED
+            elif runner_stopped:
+                stopped = "; ".join(f"{name}: {why}" for name, why in runner_stopped.items())
+                submission.status = Status.CRASHED
+        executed = self.executed_folder(student)
+        shutil.rmtree(executed, ignore_errors=True)
+        executed.mkdir(parents=True)
+        # nbgrader reads the submission time, and its exchange the secret that lets a student fetch feedback.
+        for kept in ("timestamp.txt", "submission_secret.txt"):
+            for path in self.stager.staged_folder(student).glob(kept):
+                shutil.copy(path, executed)
+        for name in names:
+            notebook, problem = read_executed(work, name)
+            if notebook is None:  # the sanitized notebook stands in for it, its tests failed
+                problem = problem or stopped or "the notebook produced no result"
+                notebook = nbformat.read(work / name, as_version=4)
+                set_stopped_reason(notebook, stopped or problem)
+            elif name in runner_stopped:
+                over = submission.status == Status.OVER_LIMIT
+                set_stopped_reason(notebook, stopped if over else runner_stopped[name])
+            if problem and submission.status == Status.GRADED:
+                submission.status, stopped = Status.CRASHED, problem
+            if submission.status == Status.GRADED and has_error(notebook, "CellTimeoutError"):
+                submission.status = Status.TIMED_OUT
+                stopped = f"a cell ran longer than {self.limits.cell_timeout} s and was interrupted"
+            nbformat.write(notebook, executed / name)
+        if not names:  # nothing could be prepared: every test fails
+            for name in self.notebooks:
+                notebook = nbformat.read(self.release / f"{name}.ipynb", as_version=4)
+                set_stopped_reason(notebook, submission.reason or "the submission could not be prepared for grading")
+                nbformat.write(notebook, executed / f"{name}.ipynb")
+        if stopped:
+            submission.notes.append(stopped)
+        if dropped:
+            more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+            submission.notes.append("not copied back: " + ", ".join(dropped[:3]) + more)
+        return submission
+
+def read_executed(work: Path, name: str):
+    """(the executed notebook of ``name``, None), or (None, why not) when there is none to read."""
+    result = work / (Path(name).stem + EXECUTED_SUFFIX)
+    if not result.is_file() or result.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return None, None
+    try:
+        return nbformat.read(result, as_version=4), None
+    except Exception:  # noqa: BLE001 - whatever the submission left there
+        return None, "the executed notebook could not be read"
+
+
+def has_error(notebook, ename: str) -> bool:
+    return any(o.get("ename") == ename for cell in notebook.cells for o in cell.get("outputs", []))
+
+
+def stopped_early(log: Path) -> dict[str, str]:
+    """The runner's own lines about notebooks that stopped early (a dead kernel): why, by notebook."""
+    if not log.is_file():
+        return {}
+    with open(log, "rb") as file:
+        file.seek(max(0, log.stat().st_size - 20_000))  # the runner's lines come last
+        tail = file.read().decode(errors="replace")
+    stopped = {}
+    for line in tail.splitlines():
+        if STOPPED_PREFIX in line:
+            name, _, why = line.split(STOPPED_PREFIX, 1)[1].partition(": ")
+            stopped[name] = why
+    return stopped

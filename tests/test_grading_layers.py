@@ -1,0 +1,21 @@
+"""The grading layer stands on the sandbox and the core alone, and the instructor's commands do not load torch."""
+
+import subprocess
+import sys
+
+import autograder
+
+MODULES = ["config", "course", "outcome", "progress", "stage", "execute", "record", "preprocessors", "pipeline",
+           "class_report"]
+
+
+def test_grading_imports_no_exercise_module_and_not_torch():
+    code = ("import sys\n"
+            + "".join(f"import autograder.grading.{module}\n" for module in MODULES)
+            + "print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+                 .stdout.split())
+    assert {f"autograder.grading.{module}" for module in MODULES} <= loaded
+    assert not {f"autograder.{exercise}" for exercise in autograder.EXERCISES} & loaded
+    assert "torch" not in loaded
+    assert {m.split(".")[1] for m in loaded if m.startswith("autograder.")} <= {"core", "grading", "sandbox"}
