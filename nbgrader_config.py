@@ -43,8 +43,11 @@ c.FileNameCollectorPlugin.named_regexp = (
 # A student who deletes a test cell gets it back, and loses its points only if it fails.
 c.OverwriteCells.add_missing_cells = True
 
-# nbgrader's feedback shows hidden tests by default; strip them, and the
-# tracebacks that would quote them, before the HTML is written.
+# nbgrader's feedback shows hidden tests by default; HideHiddenTests strips them, and
+# the tracebacks that would quote them, before the HTML is written. What it shows of them: "messages" (their docstring and failure message,
+# never their code), "none" (only pass or fail) or "full" (everything, after the deadline).
+# `python -m autograder grade --feedback ...` overrides it for one run.
+c.HideHiddenTests.policy = "messages"
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.grading.preprocessors.HideHiddenTests",

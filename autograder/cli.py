@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                             f"(default {limits.disk_bytes // 1_000_000})")
     grade.add_argument("--cpus", type=float, default=limits.cpus,
                        help="cores a submission may use at once (default: no quota)")
+    grade.add_argument("--feedback", choices=("messages", "none", "full"),
+                       help="what feedback shows of hidden tests: their messages but not their code (the "
+                            "default), none: only pass or fail, full: everything (after the deadline)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again the students already graded (default: resume)")
 
@@ -129,7 +132,8 @@ def _run(args, server) -> int:
                         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         memory_bytes=int(args.memory * 1e9), processes=args.processes,
                         disk_bytes=args.disk * 1_000_000, cpus=args.cpus)  # the others keep Limits' defaults
-        run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server)
+        run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server,
+                  feedback=args.feedback)
     except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

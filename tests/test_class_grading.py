@@ -145,10 +145,47 @@ def test_no_hidden_test_line_appears_in_any_feedback(graded_corpus):
     feedback = list((course / "grading" / "feedback").glob(f"*/{ASSIGNMENT}/*.html"))
     assert len(feedback) >= len(CASES) - 1  # an unreadable submission may have no notebook
     for page in feedback:
-        text = page.read_text()
+        text = page_text(page)
         assert "HIDDEN TESTS" not in text
         for line in hidden:
             assert line not in text, (page, line)
+
+
+def page_text(page: Path) -> str:
+    """What a student reads on a feedback page: its text, without the markup that syntax highlighting adds."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(page.read_text(), "html.parser").get_text()
+
+
+def hidden_test_lines(course) -> list[str]:
+    source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    return [line.strip() for cell in source.cells
+            for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
+            for line in block.splitlines() if line.strip()]
+
+
+def test_the_feedback_policy_decides_what_students_see_of_hidden_tests(tmp_path_factory):
+    course = make_course(tmp_path_factory, "feedback_policy")
+    folder = course / "grading" / "submitted" / "student" / ASSIGNMENT
+    write_submission(CASES["solution"], Context(course, 0), folder)
+    path = folder / f"{ASSIGNMENT}.ipynb"
+    path.write_text(path.read_text().replace(  # a mistake that fails visible and hidden tests alike
+        "torch.sqrt(var.reshape(per_channel) + eps)", "(torch.sqrt(var.reshape(per_channel)) + eps)"))
+    hidden = hidden_test_lines(course)
+    page = course / "grading" / "feedback" / "student" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    docstring = "Check that eps is added to the variance inside the square root."
+    shown = {}
+    for policy in ("messages", "none", "full"):
+        run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--regrade", "--feedback", policy,
+             "--cell-timeout", "30"], course)
+        shown[policy] = page_text(page)
+    for policy in ("messages", "none"):
+        assert not any(line in shown[policy] for line in hidden), policy
+    assert "Likely mistake: epsilon is added outside the square root" in shown["messages"]
+    assert docstring in shown["messages"] and docstring not in shown["none"]
+    assert "this hidden test failed" in shown["none"] and "this hidden test failed" not in shown["messages"]
+    assert all(line in shown["full"] for line in hidden)
 
 
 SMALL_CLASS = ["solution", "blank", "eps_outside", "renamed", "memory_bomb"]

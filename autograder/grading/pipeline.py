@@ -41,8 +41,10 @@ __all__ = ["ClassGrader", "GradingError", "Limits", "grade"]
 class ClassGrader:
     """Grades every submission of one assignment: in parallel, sandboxed and resumable."""
 
-    def __init__(self, root: str | os.PathLike, assignment: str, limits: Limits | None = None, log=print):
+    def __init__(self, root: str | os.PathLike, assignment: str, limits: Limits | None = None, log=print,
+                 feedback: str | None = None):
         self.root = Path(root).resolve()
+        self.feedback = feedback  # what feedback shows of hidden tests; None: nbgrader_config.py's choice
         self.assignment = assignment
         self.limits = limits or Limits()
         if self.limits.sandbox:
@@ -88,7 +90,7 @@ class ClassGrader:
             cgroups = self._cgroups()
             release = Path(self.api.coursedir.root, self.api.coursedir.release_directory, self.assignment)
             executor = Executor(self.root, self.stager, release, self.limits, server, cgroups)
-            self.recorder = Recorder(self.api, self.grading, self.assignment, executor.executed)
+            self.recorder = Recorder(self.api, self.grading, self.assignment, executor.executed, self.feedback)
             self._run_pending(pending, len(students), outcomes, executor)
         finally:
             if cgroups:
@@ -135,11 +137,15 @@ class ClassGrader:
 
 
 def grade(root, assignment: str, students: list[str] | None = None, limits: Limits | None = None,
-          regrade: bool = False, log=print, server: ForkServer | None = None) -> tuple[list[Outcome], Path, Path]:
-    """Grade a class; return the outcomes, the grades CSV and the class report."""
+          regrade: bool = False, log=print, server: ForkServer | None = None,
+          feedback: str | None = None) -> tuple[list[Outcome], Path, Path]:
+    """Grade a class; return the outcomes, the grades CSV and the class report.
+
+    ``feedback`` chooses what the feedback shows of hidden tests (``messages``, ``none`` or ``full``).
+    """
     from .class_report import write_class_report
 
-    grader = ClassGrader(root, assignment, limits, log)
+    grader = ClassGrader(root, assignment, limits, log, feedback=feedback)
     outcomes = grader.run(students, regrade=regrade, server=server)
     csv_path = export_grades(grader.api)
     report = write_class_report(

@@ -2,9 +2,8 @@
 
 ``HideHiddenTests`` runs in ``generate_feedback`` (through ``nbgrader_config.py``):
 nbgrader's feedback HTML shows each test cell as it ran, hidden tests
-included, so it removes the hidden part of every test cell and shortens the
-tracebacks of those cells to their last line, the message meant for the
-student, since a traceback quotes the source that raised.
+included, so it shows of each hidden test only what its ``policy`` allows
+(see ``FEEDBACK_POLICIES``).
 
 ``MarkUnfinishedTests`` and ``FailTestsWithoutReport`` run first in the
 recorder's ``autograde`` (``autograder.grading.record``), on notebooks that
@@ -17,6 +16,7 @@ from __future__ import annotations
 
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+from traitlets import Enum
 
 # The report the autograder displays for a test that passed (its core's ``Report``) starts so.
 REPORT_PREFIX = "passed: "
@@ -24,12 +24,35 @@ DID_NOT_RUN = "this test did not run"
 _METADATA = "autograder"  # the notebook's metadata that carries why it stopped early to the recorder
 
 
+# What a student's feedback shows of each hidden test.
+FEEDBACK_POLICIES = {
+    "messages": "its docstring and, when it failed, its message (the last line of the traceback), never its code",
+    "none": "only whether it passed or failed",
+    "full": "everything, code included, as nbgrader shows it (for after the deadline)",
+}
+
+
 class HideHiddenTests(ClearHiddenTests):
+    """Show of each hidden test only what ``policy`` allows; visible tests are shown as they ran.
+
+    The code of a hidden test is between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``,
+    and a traceback quotes the source that raised, so both go unless the policy is ``full``.
+    """
+
+    policy = Enum(list(FEEDBACK_POLICIES), default_value="messages",
+                  help="What feedback shows of hidden tests: " + "; ".join(
+                      f"{name}: {shown}" for name, shown in FEEDBACK_POLICIES.items())).tag(config=True)
+
     def preprocess_cell(self, cell, resources, cell_index):
-        if self._remove_hidden_test_region(cell):
-            for output in cell.get("outputs", []):
-                if output.output_type == "error":
-                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        if self.policy == "full" or not self._remove_hidden_test_region(cell):
+            return cell, resources
+        failed = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+        if self.policy == "none":
+            cell.source = "# a hidden test"
+            verdict = "this hidden test failed" if failed else "this hidden test passed"
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=verdict + "\n")]
+        for output in failed:
+            output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
 
 

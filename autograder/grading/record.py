@@ -34,8 +34,13 @@ PREPROCESSORS = [
 
 
 class Recorder:
-    def __init__(self, api: NbGraderAPI, grading: Path, assignment: str, executed: Path):
-        """``executed`` holds the executed notebooks, as <student>/<assignment>/<notebook>.ipynb."""
+    def __init__(self, api: NbGraderAPI, grading: Path, assignment: str, executed: Path,
+                 feedback: str | None = None):
+        """``executed`` holds the executed notebooks, as <student>/<assignment>/<notebook>.ipynb.
+
+        ``feedback`` is what the feedback shows of hidden tests (``preprocessors.FEEDBACK_POLICIES``);
+        None keeps the course's ``nbgrader_config.py`` setting.
+        """
         self.api = api
         self.assignment = assignment
         self.executed = executed
@@ -50,7 +55,9 @@ class Recorder:
             Autograde__sanitize_preprocessors=[],
             Autograde__autograde_preprocessors=PREPROCESSORS,
         )
-        self.feedback = course_api(api.coursedir.root, CourseDirectory__autograded_directory=relative(self.recorded))
+        policy = {"HideHiddenTests__policy": feedback} if feedback else {}
+        self.feedback = course_api(api.coursedir.root, CourseDirectory__autograded_directory=relative(self.recorded),
+                                   **policy)
 
     def record(self, batch: list[Submission]) -> list[Outcome]:
         """Record the grades and write the feedback of ``batch``.
