@@ -264,10 +264,10 @@ CASES: dict[str, Case] = {
         import torch.nn.functional as F
         F.batch_norm = lambda input, *args, **kwargs: input.clone()
         """, RETURNS_INPUT), "zero"),
-    "patched_harness": Case("the harness's comparison patched to accept anything", _answer("""
-        import autograder.core.harness
-        autograder.core.harness._compare_results = lambda *args, **kwargs: []
-        autograder.core.harness._compare_gradients = lambda *args, **kwargs: []
+    "patched_harness": Case("the checking core's comparison patched to accept anything", _answer("""
+        import autograder.core.checks
+        autograder.core.checks._compare_results = lambda *args, **kwargs: []
+        autograder.core.checks._compare_gradients = lambda *args, **kwargs: []
         """, RETURNS_INPUT), "zero"),
     "patched_testing": Case("torch.testing patched", _answer("""
         import torch.testing

@@ -26,6 +26,7 @@ import requests
 from bs4 import BeautifulSoup
 
 from conftest import ROOT
+from helpers import question_points
 
 pytestmark = [
     pytest.mark.slow,
@@ -281,5 +282,7 @@ def test_a_class_round_trip_on_jupyterhub(hub):
     print(json.dumps({"round_trip_seconds": round(wall, 1), "good": good, "wrong": wrong_row}))
     assert "Likely mistake: epsilon is added outside the square root" in pages["wrong"]
     assert "Likely mistake" not in pages["good"]
-    assert float(good["raw_score"]) == float(good["max_score"]) > 0
+    # Both answered the code and left the questions: full marks are every point but theirs.
+    questions = sum(question_points(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").values())
+    assert float(good["raw_score"]) == float(good["max_score"]) - questions > 0
     assert 0 < float(wrong_row["raw_score"]) < float(wrong_row["max_score"])
