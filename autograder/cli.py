@@ -14,6 +14,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    # jsonschema, which nbformat imports, imports rfc3987_syntax when it is installed, and that
+    # builds grammars for 0.7 s; nbformat and nbgrader never check the format it serves.
+    sys.modules.setdefault("rfc3987_syntax", None)
     from .grading.config import Limits
 
     limits = Limits()  # the defaults of grade's options
@@ -143,9 +146,6 @@ def _run(args, server) -> int:
 def _check(notebook: str, timeout: int) -> int:
     import os
 
-    # jsonschema, which nbformat imports, imports rfc3987_syntax when it is installed, and
-    # that builds a grammar for 0.7 s; nbformat's schema never checks the format it serves.
-    sys.modules.setdefault("rfc3987_syntax", None)
     from .check import check_notebook, format_report
 
     if not os.path.isfile(notebook):

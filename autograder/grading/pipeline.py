@@ -28,7 +28,7 @@ from ..sandbox.bwrap import bwrap_path
 from ..sandbox.cgroups import CgroupsUnavailable, CgroupTree
 from ..sandbox.forkserver import ForkServer
 from .config import Limits
-from .course import GradingError, course_api, export_grades, submitted_students
+from .course import GradingError, course_api, export_grades, gradebook_commits_without_fsync, submitted_students
 from .execute import Executor
 from .outcome import Outcome
 from .progress import ProgressStore
@@ -50,6 +50,7 @@ class ClassGrader:
         if self.limits.sandbox:
             bwrap_path()  # no bubblewrap: say so before anything runs
         self.log = log
+        gradebook_commits_without_fsync()
         self.api = course_api(self.root)
         with Gradebook(self.api.coursedir.db_url) as gradebook:
             try:
