@@ -137,7 +137,9 @@ def test_math_is_typeset_everywhere(visits):
 
 def test_equations_are_numbered_and_referenced(visits):
     math = visits["book/conventions.html"].facts["math"]
-    assert math["numbered"] == [f"({i})" for i in range(1, len(math["numbered"]) + 1)] and len(math["numbered"]) >= 5
+    # Sphinx numbers equations across the book: this page's continue from the chapters before it.
+    numbers = [int(label.strip("()")) for label in math["numbered"]]
+    assert len(numbers) >= 5 and numbers == list(range(numbers[0], numbers[0] + len(numbers))), math["numbered"]
     assert math["equationRefs"], "the conventions page refers to no equation"
     assert set(math["equationRefs"]) <= set(math["numbered"]), math["equationRefs"]
 

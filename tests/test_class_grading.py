@@ -187,6 +187,12 @@ def test_the_feedback_policy_decides_what_students_see_of_hidden_tests(tmp_path_
     assert docstring in shown["messages"] and docstring not in shown["none"]
     assert "this hidden test failed" in shown["none"] and "this hidden test failed" not in shown["messages"]
     assert all(line in shown["full"] for line in hidden)
+    # An unknown student or assignment is one line and a non-zero exit, never a traceback.
+    for arguments in ([ASSIGNMENT, "--student", "nobody"], ["no_such_assignment"]):
+        wrong = subprocess.run([sys.executable, "-m", "autograder", "grade", *arguments], cwd=course,
+                               capture_output=True, text=True)
+        assert wrong.returncode != 0 and "Traceback" not in wrong.stderr, wrong.stderr
+        assert [line for line in wrong.stderr.splitlines() if line.startswith("error: ")], wrong.stderr
 
 
 SMALL_CLASS = ["solution", "blank", "eps_outside", "renamed", "memory_bomb"]

@@ -68,7 +68,14 @@ class ClassGrader:
     def run(self, students: list[str] | None = None, regrade: bool = False,
             server: ForkServer | None = None) -> list[Outcome]:
         """Grade ``students`` (default: every submission); ``server``, if given, is used and left open."""
-        students = students or submitted_students(self.api, self.assignment)
+        submitted = submitted_students(self.api, self.assignment)
+        unknown = [student for student in students or () if student not in submitted]
+        if unknown:
+            raise GradingError(
+                f"no submission of {self.assignment!r} from {', '.join(unknown)} in "
+                f"{self.api.coursedir.submitted_directory}/<student>/{self.assignment}/"
+            )
+        students = students or submitted
         if not students:
             raise GradingError(
                 f"no submissions of {self.assignment!r} in "
