@@ -22,6 +22,21 @@ def solution_code(source_notebook: Path) -> dict[str, str]:
     return solutions
 
 
+def solution_namespace(source_notebook: Path) -> dict:
+    """The names a solution notebook defines: its imports cell and its code solution cells, run in order.
+
+    The solutions are the course's own answers, written apart from the checks' references.
+    """
+    assignment = Path(source_notebook).stem
+    namespace = {"__name__": "__main__"}
+    for cell in nbformat.read(source_notebook, as_version=4).cells:
+        metadata = cell.metadata.get("nbgrader", {})
+        cell_id = metadata.get("grade_id", "")
+        if cell.cell_type == "code" and (cell_id == f"{assignment}_imports" or metadata.get("solution")):
+            exec(compile(cell.source, f"{Path(source_notebook).name}:{cell_id}", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
 def solution_regions(source_notebook: Path) -> list[str]:
     """The code between BEGIN and END SOLUTION, which the student version must not contain."""
     notebook = nbformat.read(source_notebook, as_version=4)

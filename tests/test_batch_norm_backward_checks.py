@@ -7,7 +7,6 @@ every exercise by ``test_catalog.py``, from the declarations in
 
 import re
 
-import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,15 +16,10 @@ from autograder.core import mistakes as shared_mistakes
 from autograder.core.devices import available_devices
 from autograder.core.failure import CheckFailed, named_mistake
 from conftest import ROOT
-from helpers import grade_id, solution_code
+from helpers import solution_namespace
 
 NOTEBOOK = ROOT / "solutions" / "batch_norm_backward" / "batch_norm_backward.ipynb"
-SOLUTION = {"torch": torch}
-CODE_CELLS = {grade_id(c) for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"}
-for _cell, _code in solution_code(NOTEBOOK).items():
-    if _cell not in CODE_CELLS:
-        continue  # a written answer
-    exec(_code, SOLUTION)  # noqa: S102 - the course's own answer, independent of the checks' reference
+SOLUTION = solution_namespace(NOTEBOOK)  # the course's own answers, not the checks' references
 correct = SOLUTION["batch_norm_backward"]
 
 

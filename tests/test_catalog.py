@@ -7,16 +7,15 @@ there adds its tests here.
 import functools
 import re
 from importlib import import_module
-from pathlib import Path
 
-import nbformat
 import pytest
 
 import autograder
 from autograder.core.failure import CheckFailed, named_mistake
 from autograder.core.mistakes import Planted
+from conftest import ROOT
+from helpers import solution_namespace
 
-ROOT = Path(__file__).resolve().parent.parent
 MODULES = {name: import_module(f"autograder.{name}") for name in autograder.EXERCISES}
 CASES = [
     pytest.param(module, planted, catch, id=f"{name}-{planted.mistake.id}-{i}")
@@ -136,15 +135,7 @@ CORRECT.update(dict.fromkeys(
 
 @functools.cache
 def _solutions(notebook: str) -> dict:
-    """The names a solution notebook defines: its imports cell and its code solution cells, run in order."""
-    path = ROOT / "solutions" / notebook / f"{notebook}.ipynb"
-    namespace = {"__name__": "__main__"}
-    for cell in nbformat.read(path, as_version=4).cells:
-        metadata = cell.metadata.get("nbgrader", {})
-        grade_id = metadata.get("grade_id", "")
-        if cell.cell_type == "code" and (grade_id == f"{notebook}_imports" or metadata.get("solution")):
-            exec(compile(cell.source, f"{path.name}:{grade_id}", "exec"), namespace)
-    return namespace
+    return solution_namespace(ROOT / "solutions" / notebook / f"{notebook}.ipynb")
 
 
 def _correct(name: str, catch):

@@ -15,7 +15,6 @@ import inspect
 import itertools
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -37,15 +36,10 @@ from autograder.normalization_layers import (
     check_rms_norm,
 )
 from conftest import ROOT
-from helpers import grade_id, solution_code
+from helpers import solution_namespace
 
 NOTEBOOK = ROOT / "solutions" / "normalization_layers" / "normalization_layers.ipynb"
-SOLUTION = {"torch": torch}
-CODE_CELLS = {grade_id(c) for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"}
-for _cell, _code in solution_code(NOTEBOOK).items():
-    if _cell not in CODE_CELLS:
-        continue  # a written answer
-    exec(_code, SOLUTION)  # noqa: S102 - the course's own reference code
+SOLUTION = solution_namespace(NOTEBOOK)  # the course's own answers, not the checks' references
 layer_norm, group_norm = SOLUTION["layer_norm"], SOLUTION["group_norm"]
 instance_norm, rms_norm = SOLUTION["instance_norm"], SOLUTION["rms_norm"]
 
