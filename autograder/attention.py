@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import integrity
-from .core.calling import call_student, materialize
+from .core.calling import call_student, functional_call, materialize
 from .core.checks import Report, check, check_against_reference, fail_diagnosed
 from .core.compare import OUTPUT, compare, describe_wrong_type
 from .core.devices import available_devices
@@ -525,7 +525,7 @@ def _forward(module, query, key, value, in_proj_weight, in_proj_bias, out_proj_w
     """Run ``module`` with the given tensors as its parameters (gradients flow to them)."""
     parameters = dict(zip(STATE_DICT_KEYS, (in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias)))
     parameters = {k: v for k, v in parameters.items() if v is not None}
-    return torch.func.functional_call(
+    return functional_call(
         module, parameters, (query, key, value),
         {"key_padding_mask": key_padding_mask, "need_weights": need_weights, "attn_mask": attn_mask},
     )

@@ -1,5 +1,6 @@
 """The execute step's verdicts, with a stand-in for the fork server that plays what a runner leaves behind."""
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -7,6 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_output
 
+from autograder.checker.verdicts import NO_REQUEST
 from autograder.grading.config import Limits
 from autograder.grading.execute import Executor, read_executed, stopped_early
 from autograder.grading.outcome import Status, Submission
@@ -19,15 +21,36 @@ KERNEL_DIED = "the kernel died (a crash, os._exit() or the memory limit) before 
 
 
 class Server:
-    """Plays a runner: ``play(folder, names)`` writes what it would have written and returns its exit code."""
+    """Plays a runner and its checker: ``play(folder, names)`` writes what the runner would have written
+    and returns its exit code; each test that shows an output there is one the checker ran, with that output.
+    """
 
     def __init__(self, play):
         self.play = play
         self.requests = []
+        self.sandboxed = {}  # the notebooks as the sandbox saw them
 
     def run(self, request, timeout):
         self.requests.append((request, timeout))
-        return self.play(Path(request["cwd"]), request["notebooks"])
+        folder = Path(request["cwd"])
+        self.sandboxed = {name: nbformat.read(folder / name, as_version=4) for name in request["notebooks"]}
+        code = self.play(folder, request["notebooks"])
+        check(request["checker"], folder)
+        return code
+
+
+def check(checker, folder):
+    """Write the verdicts of the tests that ran in ``folder``'s executed notebooks, as the checker does."""
+    verdicts = {}
+    for name in checker["notebooks"]:
+        try:
+            executed = nbformat.read(folder / (Path(name).stem + EXECUTED_SUFFIX), as_version=4)
+        except (OSError, ValueError):
+            continue
+        for cell in executed.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade") and cell.get("execution_count"):
+                verdicts.setdefault(name, {})[cell.metadata.nbgrader.grade_id] = cell.outputs
+    Path(checker["verdicts"]).write_text(json.dumps({"notebooks": verdicts}))
 
 
 @pytest.fixture
@@ -89,6 +112,41 @@ def test_a_submission_that_ran_to_its_end_is_graded(course):
     assert request["notebooks"] == ["one.ipynb", "two.ipynb"] and timeout == 30 and request["cell_timeout"] == 5
 
 
+def test_the_sandbox_never_sees_a_test_and_only_the_checkers_verdicts_decide(course):
+    def forged(folder, names):
+        # The kernel shows a pass of its own in one.ipynb's test; the checker ran only two.ipynb's.
+        write_executed(folder, "one.ipynb", passed("one_test"))
+        (folder / ("one" + EXECUTED_SUFFIX)).rename(folder / "one.forged")
+        write_executed(folder, "two.ipynb", passed("two_test"))
+        return 0
+
+    def play(folder, names):
+        code = forged(folder, names)
+        return code
+
+    hand_in(course, "alice")
+    server = Server(play)
+    limits = Limits(workers=1, sandbox=False, cell_timeout=5, notebook_timeout=30)
+    executor = Executor(course.root, course.stager, course.release, limits, server)
+    original = server.run
+
+    def run(request, timeout):
+        code = original(request, timeout)
+        # After the checker: the kernel's forged pass replaces the executed notebook.
+        (Path(request["cwd"]) / "one.forged").rename(Path(request["cwd"]) / ("one" + EXECUTED_SUFFIX))
+        return code
+
+    server.run = run
+    executor.run(Submission("alice"))
+    for name, sandboxed in server.sandboxed.items():
+        [test] = [cell for cell in sandboxed.cells if cell.metadata.get("nbgrader", {}).get("grade")]
+        assert "check_" not in test.source and "serve(" in test.source  # the stub's request, not the test
+    executed = {p.name: nbformat.read(p, as_version=4) for p in executor.executed_folder("alice").glob("*.ipynb")}
+    assert unfinished_test_errors(executed, "one.ipynb") == [NO_REQUEST]
+    assert unfinished_test_errors(executed, "two.ipynb") == []
+    assert executed["one.ipynb"].cells[-1].source == "check_one_test(batch_norm)"  # the grader's copy
+
+
 def test_a_dead_kernel_fails_its_notebooks_remaining_tests_with_the_runners_words(course):
     def kernel_died(folder, names):
         write_executed(folder, "one.ipynb", passed("one_test"))
@@ -112,6 +170,7 @@ def test_a_limit_hit_is_the_reason_named_in_the_outcome_and_in_each_unfinished_t
         write_executed(work, "one.ipynb", passed("one_test"))
         write_executed(work, "two.ipynb", graded_cell("two_test"))
         log.write_text(f"{STOPPED_PREFIX}two.ipynb: {KERNEL_DIED}\n")
+        check(args[-1], work)
         return Result(0, ["memory"], ["ballast.bin (900.0 MB)"])
 
     monkeypatch.setattr("autograder.grading.execute.run_submission", memory_limit)

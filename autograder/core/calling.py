@@ -12,6 +12,7 @@ tuples and lists, which no subclass of the student's can make lie. Grading in a 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from torch._subclasses.fake_tensor import FakeTensor
 from torch.overrides import TorchFunctionMode
 
 from .failure import Failure
+
+# The functions the current call may not use: a proxy of a student's object in another
+# process (``autograder.checker``) sends them along, for its kernel to refuse them there.
+_FORBIDDEN_NOW: contextvars.ContextVar = contextvars.ContextVar("forbidden", default=None)
 
 NOT_IMPLEMENTED = "the function is not implemented yet (it raised NotImplementedError)."
 
@@ -120,6 +125,7 @@ def call_student(
     named = arguments if isinstance(arguments, Mapping) else {f"arg{i}": a for i, a in enumerate(arguments)}
     if copy:
         named = materialize(named, device, grad_wrt)
+    token = _FORBIDDEN_NOW.set(forbidden)
     try:
         with quiet(), Forbid(forbidden or {}), contextlib.ExitStack() as stack:
             for context in within:
@@ -132,7 +138,25 @@ def call_student(
     except Exception as error:  # noqa: BLE001 - reported to the student
         summary = f"it raised {type(error).__name__}: {error}"
         return Called(arguments=named, failure=Failure(where, summary=summary), error=error)
+    finally:
+        _FORBIDDEN_NOW.reset(token)
     return Called(value, named)
+
+
+def functional_call(module, parameters: Mapping, args: tuple, kwargs: Mapping):
+    """``torch.func.functional_call``, also for a proxy of a student's module in another process.
+
+    A proxy offers ``__functional_call__``: the call then happens where the module lives.
+    """
+    elsewhere = getattr(type(module), "__functional_call__", None)
+    if elsewhere is not None:
+        return elsewhere(module, dict(parameters), tuple(args), dict(kwargs))
+    return torch.func.functional_call(module, dict(parameters), tuple(args), dict(kwargs))
+
+
+def forbidden_now():
+    """The forbidden functions of the student call in progress (None outside one)."""
+    return _FORBIDDEN_NOW.get()
 
 
 # Tensor subclasses of PyTorch's own making, kept as they are: the simulated GPU returns

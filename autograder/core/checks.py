@@ -11,6 +11,8 @@ generic hint). Every exercise's ``check_*`` function is decorated with
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, NoReturn, Sequence
@@ -46,6 +48,10 @@ class Report:
         neither reads it as partial credit nor sees anything on stderr. A pass
         is shown only if nothing the grader trusts was replaced.
         """
+        shown = _SHOWN.get()
+        if shown is not None:  # a trusted checker collects it for the test cell's outputs
+            shown.append(str(self))
+            return self
         integrity.verify(self.call)
         try:
             from IPython import get_ipython
@@ -55,6 +61,20 @@ class Report:
         if get_ipython() is not None:
             display({"text/plain": str(self)}, raw=True)
         return self
+
+
+_SHOWN: contextvars.ContextVar = contextvars.ContextVar("shown", default=None)
+
+
+@contextlib.contextmanager
+def collect_reports():
+    """Collect the reports of the checks that pass within, instead of displaying them."""
+    shown: list[str] = []
+    token = _SHOWN.set(shown)
+    try:
+        yield shown
+    finally:
+        _SHOWN.reset(token)
 
 
 def check(function: Callable[..., Report]) -> Callable[..., Report]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..checker.verdicts import NO_REQUEST, VERDICTS, hand_to_checker, is_test_cell, read_verdicts, rebuild
 from ..sandbox.cgroups import CgroupTree
 from ..sandbox.confine import describe, run_submission
 from ..sandbox.forkserver import ForkServer
@@ -47,6 +48,10 @@ class Executor:
         self.work = grading / "work" / self.assignment  # what a sandbox can see and write
         self.executed = grading / "executed"
 
+    def checker_folder(self, student: str) -> Path:
+        """The grader's copy of the submission's notebooks, the checker's verdicts and log: out of the sandbox's view."""
+        return self.executed.parent / "checker" / student / self.assignment
+
     def executed_folder(self, student: str) -> Path:
         return self.executed / student / self.assignment
 
@@ -60,12 +65,22 @@ class Executor:
         else:
             work.mkdir(parents=True)
         names = sorted(p.name for p in work.glob("*.ipynb"))
+        checking = self.checker_folder(student)
+        shutil.rmtree(checking, ignore_errors=True)
+        checking.mkdir(parents=True)
+        for name in names:  # the grader's copy keeps the tests; the sandbox's asks the checker for them
+            shutil.copy(work / name, checking / name)
+            notebook = nbformat.read(work / name, as_version=4)
+            hand_to_checker(notebook, name)
+            nbformat.write(notebook, work / name)
         stopped, runner_stopped = None, {}
         dropped = []
         if names:
             log = work / ".grader.log"  # the sandbox shows it read-only; what it holds is the submission's own
+            checker = {"notebooks": {name: str(checking / name) for name in names},
+                       "verdicts": str(checking / VERDICTS), "log": str(checking / "checker.log")}
             result = run_submission(self.server, work, log, names, self.root, self.limits, self.cgroups,
-                                    MAX_NOTEBOOK_BYTES)
+                                    MAX_NOTEBOOK_BYTES, checker)
             code, dropped = result.code, result.dropped
             runner_stopped = stopped_early(log)
             if result.limits_hit:  # the cause of whatever else went wrong
@@ -87,18 +102,26 @@ class Executor:
         for kept in ("timestamp.txt", "submission_secret.txt"):
             for path in self.stager.staged_folder(student).glob(kept):
                 shutil.copy(path, executed)
+        verdicts = read_verdicts(checking / VERDICTS)
+        submission.protocol = verdicts.get("protocol", {})
         for name in names:
-            notebook, problem = read_executed(work, name)
-            if notebook is None:  # the sanitized notebook stands in for it, its tests failed
+            executed_notebook, problem = read_executed(work, name)
+            # What is graded is the grader's copy, with the checker's outputs in its tests.
+            notebook = rebuild(nbformat.read(checking / name, as_version=4), executed_notebook,
+                               verdicts.get("notebooks", {}).get(name))
+            # Why its tests without a verdict did not run, for the recorder's MarkUnfinishedTests.
+            if executed_notebook is None:
                 problem = problem or stopped or "the notebook produced no result"
-                notebook = nbformat.read(work / name, as_version=4)
                 set_stopped_reason(notebook, stopped or problem)
             elif name in runner_stopped:
                 over = submission.status == Status.OVER_LIMIT
                 set_stopped_reason(notebook, stopped if over else runner_stopped[name])
+            elif any(is_test_cell(c) and c.execution_count is None for c in notebook.cells):
+                set_stopped_reason(notebook, stopped or NO_REQUEST)
             if problem and submission.status == Status.GRADED:
                 submission.status, stopped = Status.CRASHED, problem
-            if submission.status == Status.GRADED and has_error(notebook, "CellTimeoutError"):
+            if submission.status == Status.GRADED and (has_error(notebook, "CellTimeoutError")
+                                                       or has_error(executed_notebook, "CellTimeoutError")):
                 submission.status = Status.TIMED_OUT
                 stopped = f"a cell ran longer than {self.limits.cell_timeout} s and was interrupted"
             nbformat.write(notebook, executed / name)
@@ -126,7 +149,7 @@ def read_executed(work: Path, name: str):
 
 
 def has_error(notebook, ename: str) -> bool:
-    return any(o.get("ename") == ename for cell in notebook.cells for o in cell.get("outputs", []))
+    return notebook is not None and any(o.get("ename") == ename for cell in notebook.cells for o in cell.get("outputs", []))
 
 
 def stopped_early(log: Path) -> dict[str, str]:

@@ -53,6 +53,7 @@ class Submission:
     started: float = field(default_factory=time.monotonic)  # when its grading began
     status: Status = Status.GRADED
     notes: list[str] = field(default_factory=list)  # what went wrong so far, one phrase each
+    protocol: dict = field(default_factory=dict)  # the checker's requests to the kernel: count, tests, seconds
 
     @property
     def reason(self) -> str:

@@ -44,13 +44,16 @@ def describe(limit: str, limits) -> str:
 
 
 def run_submission(server, work: Path, log: Path, names: list[str], root: Path, limits,
-                   cgroups: CgroupTree | None, max_notebook_bytes: int) -> Result:
+                   cgroups: CgroupTree | None, max_notebook_bytes: int, checker: dict | None = None) -> Result:
     """Run the notebooks ``names`` of the folder ``work``; their executed copies come back into ``work``.
 
     ``limits`` is the grader's configuration: ``sandbox``, ``memory_bytes``,
     ``processes``, ``disk_bytes``, ``cpus``, ``cpu_seconds``, ``cell_timeout``
     and ``notebook_timeout``. ``log`` receives the runner's output; it must
-    lie outside ``work``, which the sandbox shows to the submission.
+    lie outside ``work``, which the sandbox shows to the submission. ``checker``, when
+    given, starts the submission's trusted checker beside it (``autograder.checker.process``):
+    the notebooks (by file name) to take the tests from, where to write the verdicts and
+    the checker's log, all outside ``work``.
     """
     cgroup = cgroups.submission(limits.memory_bytes, limits.processes, limits.cpus) if cgroups else None
     sandbox = None
@@ -68,6 +71,7 @@ def run_submission(server, work: Path, log: Path, names: list[str], root: Path, 
             # A process's address space is no measure of its memory: only without a cgroup.
             "memory_bytes": None if cgroup else limits.memory_bytes,
             "file_bytes": limits.disk_bytes,
+            "checker": dict(checker, cell_timeout=limits.cell_timeout) if checker else None,
         }
         result = Result(server.run(request, timeout=limits.notebook_timeout))
         if cgroup:

@@ -30,13 +30,16 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import traceback
 import uuid
 from concurrent.futures import Future
+from pathlib import Path
 
+from ..checker import CONNECTION
 from .cgroups import join
 from .privileges import die_with_parent, drop_privileges, enter_namespaces, open_namespaces, set_limits
 
@@ -57,7 +60,39 @@ def preload() -> None:
     autograder.import_exercises()  # every exercise's checks, each recording the functions it trusts
 
 
-def _child(request: dict) -> None:
+CHECKER_FD = 3  # where the submission's processes find their end of the socket to the checker
+
+
+def _checker(request: dict, connection: socket.socket) -> None:
+    """The forked checker: outside the sandbox, it runs the submission's tests. Never returns."""
+    code = 72
+    try:
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.dup2(connection.fileno(), CHECKER_FD)
+        os.closerange(CHECKER_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        die_with_parent()
+        os.setsid()
+        import torch
+
+        from ..checker.process import serve as check
+
+        torch.set_num_threads(1)  # small tensors; the submissions' kernels have the cores
+        notebooks = {name: Path(path) for name, path in request["notebooks"].items()}
+        check(socket.socket(fileno=CHECKER_FD), notebooks, Path(request["verdicts"]), request["cell_timeout"])
+        code = 0
+    except BaseException:  # noqa: BLE001 - whatever happened goes to the checker's log
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _child(request: dict, connection: socket.socket | None = None) -> None:
     """The forked child: confine itself, then run the submission's notebooks. Never returns."""
     code = 70
     try:
@@ -66,7 +101,13 @@ def _child(request: dict) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the server's pipes stay with the server
+        if connection is not None:  # its runner and kernels inherit it
+            os.dup2(connection.fileno(), CHECKER_FD)
+            os.set_inheritable(CHECKER_FD, True)
+            os.environ[CONNECTION] = str(CHECKER_FD)
+            os.closerange(CHECKER_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        else:
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the server's pipes stay with the server
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         die_with_parent()
         os.setsid()
@@ -108,13 +149,19 @@ def serve() -> None:
 
     answer({"ready": True})
     children: dict[int, str] = {}
+    checkers: dict[int, int] = {}  # a submission's child -> its checker
     pending = b""
     while True:
         readable, _, _ = select.select([0], [], [], 0.05)
-        while children:  # reap the children that ended
+        while children or checkers:  # reap the children that ended
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
+            if pid not in children:
+                continue  # a checker, ended with its submission
+            checker = checkers.pop(pid, None)
+            if checker:  # each verdict is written before the kernel goes on: none is lost here
+                _end(checker)
             answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status)})
         if not readable:
             continue
@@ -125,13 +172,32 @@ def serve() -> None:
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             request = json.loads(line)
+            checker, connection = None, None
+            if request.get("checker"):
+                mine, connection = socket.socketpair()
+                checker = os.fork()
+                if checker == 0:
+                    connection.close()
+                    _checker(request["checker"], mine)
+                mine.close()
             pid = os.fork()
             if pid == 0:
-                _child(request)
+                _child(request, connection)
+            if connection is not None:
+                connection.close()
+                checkers[pid] = checker
             children[pid] = request["id"]
             answer({"id": request["id"], "pid": pid})
-    for pid in children:
+    for pid in [*children, *checkers.values()]:
         os.kill(pid, signal.SIGKILL)
+
+
+def _end(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 # -- the grader's side ------------------------------------------------------------------

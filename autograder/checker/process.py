@@ -1,0 +1,205 @@
+"""The trusted checker: runs a submission's test cells outside the student's sandbox.
+
+During class grading, each submission gets a checker process beside its
+sandbox, forked from the fork server (``autograder.sandbox.forkserver``) before
+any student code exists, outside the sandbox's namespaces, cgroup and user.
+It holds the test cells' source (from the sanitized notebook, which nbgrader
+restored from the gradebook), the references, the comparisons and the
+verdicts; the sandbox holds the student's code and a stub
+(``autograder.checker.stub``). When the kernel reaches a test cell, its stub
+asks for that test by name; the checker runs the cell's source in its own
+namespace, where the student's names are proxies (``autograder.checker.session``),
+and writes the cell's outputs, its report or its failure, to a file only the
+grader reads. The recorder puts these outputs into the executed notebook
+(``autograder.grading.execute``), so nothing the kernel prints or displays
+decides a test.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+
+from ..core.checks import collect_reports
+from . import wire
+from .session import Interrupted, Session
+from .verdicts import is_test_cell
+
+
+def is_import_cell(cell) -> bool:
+    """A locked code cell of imports only: the instructor's, restored by nbgrader; the checker runs it too."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if cell.get("cell_type") != "code" or not meta.get("locked") or is_test_cell(cell):
+        return False
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body)
+
+
+class TrustedNotebook:
+    """A notebook's test cells and imports, read from the grader's copy, never from the sandbox."""
+
+    def __init__(self, path: Path):
+        notebook = nbformat.read(path, as_version=4)
+        self.tests = {cell.metadata["nbgrader"]["grade_id"]: cell.source
+                      for cell in notebook.cells if is_test_cell(cell)}
+        self.namespace = {"__name__": "__checker__", "__builtins__": builtins}
+        for cell in notebook.cells:
+            if is_import_cell(cell):
+                exec(compile(cell.source, "<imports>", "exec"), self.namespace)  # noqa: S102 - the course's own cell
+        self.done: set[str] = set()
+
+
+def student_names(source: str, known) -> list[str]:
+    """The names a test cell reads but neither defines nor finds among ``known``: the student's."""
+    tree = ast.parse(source)
+    stored, loaded = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.append(node.id)
+            else:
+                stored.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            stored.add(node.name)
+        elif isinstance(node, ast.alias):
+            stored.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.arg):
+            stored.add(node.arg)
+    names = []
+    for name in loaded:
+        if name not in stored and name not in known and not hasattr(builtins, name) and name not in names:
+            names.append(name)
+    return names
+
+
+class KernelNamespace:
+    """The kernel's variables, read one by one: what ``globals()`` means in a test cell here."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __getitem__(self, name):
+        try:
+            return self.session.lookup(name)
+        except NameError:
+            raise KeyError(name) from None
+
+    def __contains__(self, name) -> bool:
+        return self.get(name, self) is not self
+
+
+def run_test(source: str, cell: str, notebook: TrustedNotebook, session: Session, cell_timeout: float) -> list[dict]:
+    """Run a test cell's ``source`` against the kernel; return the cell's outputs as nbformat dicts."""
+    namespace = notebook.namespace
+    stdout, outputs = io.StringIO(), []
+    resolved = []
+    with collect_reports() as shown, contextlib.redirect_stdout(stdout):
+        try:
+            for name in student_names(source, namespace):
+                try:
+                    namespace[name] = session.lookup(name)
+                    resolved.append(name)
+                except NameError:
+                    pass  # the cell raises NameError when it reads it, as in the kernel
+            namespace["globals"] = lambda: KernelNamespace(session)
+            exec(compile(source, f"<test {cell}>", "exec"), namespace)  # noqa: S102 - the course's test cell
+            error = None
+        except Interrupted:
+            error = ("CellTimeoutError", f"the cell ran longer than {cell_timeout:g} s and was interrupted", [])
+        except Exception as exception:  # noqa: BLE001 - the test's failure, shown as IPython would
+            error = (type(exception).__name__, str(exception), _cell_lines(exception, cell, source))
+        finally:
+            namespace.pop("globals", None)
+            for name in resolved:
+                namespace.pop(name, None)
+    if stdout.getvalue():
+        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=stdout.getvalue()))
+    for report in shown:
+        outputs.append(nbformat.v4.new_output("display_data", data={"text/plain": report}))
+    if error:
+        ename, evalue, lines = error
+        outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                              traceback=lines + [f"{ename}: {evalue}"]))
+    return outputs
+
+
+def _cell_lines(exception: BaseException, cell: str, source: str) -> list[str]:
+    """Where in the test cell it failed, as a traceback quotes it."""
+    lines = source.splitlines()
+    quoted = []
+    for frame in traceback.extract_tb(exception.__traceback__):
+        if frame.filename == f"<test {cell}>" and frame.lineno and frame.lineno <= len(lines):
+            quoted.append(f"  Test cell, line {frame.lineno}: {lines[frame.lineno - 1].strip()}")
+    return ["Traceback (most recent call last):"] + quoted[-1:] if quoted else []
+
+
+def serve(sock, notebooks: dict[str, Path], verdicts: Path, cell_timeout: float) -> None:
+    """Answer the kernel's requests for tests until the sandbox closes its end of ``sock``.
+
+    ``notebooks`` maps each notebook's file name to the grader's sanitized copy; the
+    outputs of each test that ran are written to ``verdicts`` as they come.
+    """
+    trusted: dict[str, TrustedNotebook] = {}
+    results: dict = {"notebooks": {}, "protocol": {"requests": 0, "seconds": 0.0, "tests": 0}}
+    while True:
+        try:
+            request, _ = wire.receive(sock, None, limit=64 * 1024)
+        except wire.WireError:
+            return  # the sandbox is gone
+        name, cell = request.get("notebook"), request.get("cell")
+        if request.get("op") != "test" or name not in notebooks:
+            wire.send(sock, {"op": "done"})
+            continue
+        if name not in trusted:
+            trusted[name] = TrustedNotebook(notebooks[name])
+        notebook = trusted[name]
+        if cell not in notebook.tests or cell in notebook.done:  # not a test, or one that already ran
+            wire.send(sock, {"op": "done"})
+            continue
+        notebook.done.add(cell)
+        session = Session(sock, time.monotonic() + cell_timeout + 5)
+        outputs = run_test(notebook.tests[cell], cell, notebook, session, cell_timeout)
+        if session.broken:
+            outputs = _without_report(outputs, session.broken)
+        results["notebooks"].setdefault(name, {})[cell] = outputs
+        protocol = results["protocol"]
+        protocol.update(requests=protocol["requests"] + session.requests, tests=protocol["tests"] + 1,
+                        seconds=protocol["seconds"] + session.seconds)
+        _write(verdicts, results)
+        if session.broken:
+            return  # the conversation is out of step: every later test fails for want of a verdict
+        try:
+            wire.send(sock, {"op": "done"})
+        except OSError:
+            return
+
+
+def _without_report(outputs: list[dict], why: str) -> list[dict]:
+    """A test whose conversation with the kernel broke fails, whatever it showed before."""
+    kept = [o for o in outputs if o.get("output_type") == "stream"]
+    return kept + [nbformat.v4.new_output("error", ename="GradingError", evalue=why,
+                                          traceback=[f"GradingError: {why}"])]
+
+
+def _write(path: Path, results: dict) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(results))
+    os.replace(temporary, path)

@@ -1,0 +1,270 @@
+"""The kernel's side of a graded test: a stub that serves the trusted checker, and nothing else.
+
+When a class is graded, a test cell does not run in the student's kernel. The
+kernel runs ``serve(notebook, cell)`` instead, which asks the checker (a
+process outside the sandbox) to run that test, and then answers the checker's
+requests until it is done: look up a name, read an attribute, call an object
+with these arguments, compute these gradients. Student code runs here, under
+the same guards as in-process checks (``Forbid``, ``quiet``, the simulated
+GPU), and what it returned goes back as plain data.
+
+Nothing here decides a verdict. A submission may replace this module or answer
+in its place: all it can send is data, which the checker judges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+import socket
+
+import torch
+
+from ..core.calling import Forbid, quiet
+from . import CONNECTION, wire
+BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "next": next, "iter": iter, "len": len}
+
+
+def serve(notebook: str, cell: str, namespace=None, connection: socket.socket | None = None) -> None:
+    """Have the checker run test ``cell`` of ``notebook``, serving its requests until it is done."""
+    if namespace is None:
+        from IPython import get_ipython
+
+        namespace = get_ipython().user_ns
+    sock = connection or socket.socket(fileno=os.dup(int(os.environ[CONNECTION])))
+    kernel = Kernel(namespace)
+    try:
+        wire.send(sock, {"op": "test", "notebook": notebook, "cell": cell})
+        while True:
+            request, buffers = wire.receive(sock, None)
+            if request.get("op") == "done":
+                return
+            reply, out = kernel.answer(request, buffers)
+            wire.send(sock, reply, out)
+    except wire.WireError:
+        return  # the checker ended the test
+    finally:
+        if connection is None:
+            sock.close()
+
+
+class Kernel:
+    """The objects the checker refers to by handle, and the answers to its requests."""
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+        self.objects: dict[int, object] = {}
+        self.mirrors: dict[int, torch.nn.Module] = {}
+        self.graphs: dict[int, tuple] = {}
+
+    def answer(self, request: dict, buffers: list[bytes]) -> tuple[dict, list[bytes]]:
+        codec = KernelCodec(self, buffers)
+        try:
+            value = self._answer(request, codec)
+        except KeyboardInterrupt:
+            return {"error": {"type": "KeyboardInterrupt", "message": "interrupted"}}, []
+        except BaseException as error:  # noqa: BLE001 - the checker decides what it means
+            return {"error": describe_error(error)}, []
+        reply = KernelCodec(self, [])
+        reply.sent = codec.tensors
+        try:
+            header = {"value": reply.encode(value.get("value"))}
+            if "rng" in value:
+                reply.buffers.append(value["rng"].numpy().tobytes())
+                header["rng"] = len(reply.buffers) - 1
+            outputs = reply.grad_outputs  # the outputs that carry gradients, in the order they were sent
+            reply.sent, reply.grad_outputs = [], []
+            for key in ("updates", "mirrors"):
+                if value.get(key):
+                    header[key] = reply.encode(value[key])
+            if "graph" in value and outputs:
+                header["graph"] = value["graph"]
+                self.graphs[value["graph"]] = (outputs, value["inputs"], value["forbidden"])
+        except BaseException as error:  # noqa: BLE001 - a value that cannot be sent fails this request
+            return {"error": describe_error(error)}, []
+        return header, reply.buffers
+
+    def _answer(self, request: dict, codec: "KernelCodec") -> dict:
+        op = request.get("op")
+        if op == "lookup":
+            name = request.get("name")
+            if not isinstance(name, str) or name not in self.namespace:
+                raise NameError(f"name {name!r} is not defined")
+            return {"value": self.namespace[name]}
+        if op == "getattr":
+            target, name = codec.decode(request.get("target")), request.get("name")
+            if not isinstance(name, str):
+                raise TypeError("attribute name must be a string")
+            with quiet():
+                return {"value": getattr(target, name)}
+        if op == "call":
+            return self._call(request, codec)
+        if op == "backward":
+            return self._backward(request, codec)
+        raise ValueError(f"unknown request {op!r}")
+
+    def _call(self, request: dict, codec: "KernelCodec") -> dict:
+        forbidden = _resolve(request.get("forbidden"))
+        simulated = bool(request.get("simulated"))
+        with contextlib.ExitStack() as stack:
+            if simulated:
+                from ..core.devices import _WithoutCudaKernels
+                from torch._subclasses.fake_tensor import FakeTensorMode
+
+                stack.enter_context(FakeTensorMode(allow_non_fake_inputs=False))
+            callee = codec.decode(request.get("callee"))
+            args, kwargs = codec.decode(request.get("args")), codec.decode(request.get("kwargs"))
+            if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+                raise TypeError("malformed arguments")
+            before = [None if simulated else t.detach().clone() for t in codec.tensors]
+            from .session import _set_rng_state
+
+            _set_rng_state(codec.buffers, request.get("rng"))
+            stack.enter_context(quiet())
+            stack.enter_context(Forbid(forbidden or {}))
+            if simulated:
+                stack.enter_context(_WithoutCudaKernels())
+                stack.enter_context(torch.no_grad())
+            elif request.get("grad"):
+                stack.enter_context(torch.enable_grad())
+            value = callee(*args, **kwargs)
+        answer = {"rng": torch.get_rng_state(), "value": value, "mirrors": {m: dict(self.mirrors[m].state_dict()) for m in codec.used_mirrors}}
+        answer["updates"] = [
+            (i, t) for i, (t, old) in enumerate(zip(codec.tensors, before))
+            if old is not None and (t.shape != old.shape or not torch.equal(t.detach(), old))
+        ]
+        inputs = [t for t in codec.tensors if t.requires_grad]
+        if request.get("grad") and inputs:
+            answer.update(graph=len(self.graphs) + 1, inputs=inputs, forbidden=forbidden)
+        return answer
+
+    def _backward(self, request: dict, codec: "KernelCodec") -> dict:
+        graph = self.graphs.get(request.get("graph"))
+        if graph is None:
+            raise ValueError("unknown graph")
+        outputs, inputs, forbidden = graph
+        grads = codec.decode(request.get("grads"))
+        if not isinstance(grads, list) or len(grads) != len(outputs):
+            raise ValueError("malformed gradients")
+        grads = [torch.zeros_like(o) if g is None else g.to(o.device) for g, o in zip(grads, outputs)]
+        with quiet(), Forbid(forbidden or {}):
+            return {"value": list(torch.autograd.grad(outputs, inputs, grads, allow_unused=True, retain_graph=True))}
+
+
+class KernelCodec(wire.Codec):
+    """Student objects go out as handles; the checker's handles, mirrors and trusted callables come in."""
+
+    def __init__(self, kernel: Kernel, buffers):
+        super().__init__(buffers)
+        self.kernel = kernel
+        self.tensors: list[torch.Tensor] = []  # the tensors received, in order: the arguments' identities
+        self.sent: list[torch.Tensor] = []
+        self.grad_outputs: list[torch.Tensor] = []
+        self.used_mirrors: list[int] = []
+
+    def tensor(self, value):
+        for i, sent in enumerate(self.sent):
+            if value is sent:
+                return {"t": "arg", "i": i}  # the very argument, returned (an in-place operation)
+        from ..core.calling import plain
+
+        value = plain(value)
+        meta = super().tensor(value)
+        if value.requires_grad:
+            self.grad_outputs.append(value)
+        return meta
+
+    def other(self, value, depth):
+        for key, mirror in self.kernel.mirrors.items():
+            if value is mirror:
+                return {"t": "mirror", "id": key}
+        if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple: its items
+            return {"t": "tuple", "v": [self.encode(item, depth + 1) for item in tuple.__iter__(value)]}
+        key = len(self.kernel.objects) + 1
+        self.kernel.objects[key] = value
+        kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
+        name = getattr(value, "__name__", None) if kind != "object" else None
+        name = name if isinstance(name, str) else type(value).__name__
+        return {"t": "handle", "id": key, "kind": kind, "name": name[:100]}
+
+    def read_tensor(self, data):
+        tensor = super().read_tensor(data)
+        self.tensors.append(tensor)
+        return tensor
+
+    def read_other(self, data, depth):
+        kind = data["t"]
+        if kind == "handle":
+            if data.get("id") not in self.kernel.objects:
+                raise wire.WireError("an unknown handle")
+            return self.kernel.objects[data["id"]]
+        if kind == "iter":
+            return iter(self.decode(data.get("v"), depth + 1))
+        if kind == "builtin":
+            if data.get("name") not in BUILTINS:
+                raise wire.WireError("an unknown builtin")
+            return BUILTINS[data["name"]]
+        if kind == "trusted":
+            return _resolve(data.get("name"))
+        if kind == "partial":
+            return functools.partial(self.decode(data.get("function"), depth + 1),
+                                     *self.decode(data.get("args"), depth + 1),
+                                     **self.decode(data.get("kwargs"), depth + 1))
+        if kind == "mirror":
+            return self._mirror(data, depth)
+        raise wire.WireError(f"a value of kind {kind!r} cannot be read here")
+
+    def _mirror(self, data, depth) -> torch.nn.Module:
+        """The kernel's copy of a module of the checker's, with the checker's current state, in place."""
+        key = data.get("id")
+        state = self.decode(data.get("state"), depth + 1)
+        if not isinstance(state, dict) or type(key) is not int:
+            raise wire.WireError("a malformed module")
+        mirror = self.kernel.mirrors.get(key)
+        if mirror is None:
+            mirror = self.kernel.mirrors[key] = _shell(state)
+        else:
+            with torch.no_grad():
+                for name, tensor in mirror.state_dict().items():
+                    if name in state:
+                        tensor.copy_(state[name])
+        self.used_mirrors.append(key)
+        return mirror
+
+
+def _shell(state: dict) -> torch.nn.Module:
+    """A module with the parameters named in ``state``, nested as their dotted names say."""
+    root = torch.nn.Module()
+    for name, tensor in state.items():
+        *path, leaf = str(name).split(".")
+        module = root
+        for part in path:
+            if not hasattr(module, part):
+                module.add_module(part, torch.nn.Module())
+            module = getattr(module, part)
+        module.register_parameter(leaf, torch.nn.Parameter(tensor.detach().clone(), requires_grad=tensor.requires_grad))
+    return root
+
+
+def _resolve(reference):
+    """``"autograder.batch_norm:FORBIDDEN"``: an object of the autograder's own, by name; None stays None."""
+    if reference is None:
+        return None
+    if not isinstance(reference, str) or ":" not in reference or not reference.startswith("autograder."):
+        raise wire.WireError("a reference outside the autograder")
+    module, _, name = reference.partition(":")
+    value = importlib.import_module(module)
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def describe_error(error: BaseException) -> dict:
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - a student's exception whose __str__ fails
+        message = "(its message could not be read)"
+    name = type(error).__name__
+    return {"type": name if isinstance(name, str) else "Exception", "message": message[:2000]}
