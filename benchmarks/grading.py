@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import os
 import re
 import shutil
@@ -76,6 +77,13 @@ def scores(course: Path) -> dict:
         return {row["student_id"]: float(row["score"]) for row in csv.DictReader(file)}
 
 
+def protocol_cost(course: Path) -> dict:
+    """The mean, per submission, of the checker's requests to the kernel, as the progress markers record it."""
+    markers = [json.loads(p.read_text()) for p in (course / "grading" / "progress" / ASSIGNMENT).glob("*.json")]
+    totals = {key: sum(m.get("protocol", {}).get(key, 0) for m in markers) for key in ("requests", "tests", "seconds")}
+    return {key: value / max(1, len(markers)) for key, value in totals.items()}
+
+
 def one_submission_floor(course: Path) -> float:
     """Seconds to start a kernel, import torch and run every test of one submission."""
     notebook = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
@@ -126,6 +134,7 @@ def main() -> None:
         ours = run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--workers", str(args.workers)],
                    ours_course)
         same = scores(stock_course) == scores(ours_course)
+        protocol = protocol_cost(ours_course)
     rate = lambda seconds: 60 * args.submissions / seconds  # noqa: E731
     print(f"stock nbgrader autograde:     {stock:7.1f} s  {rate(stock):6.1f} submissions/min")
     print(f"python -m autograder grade:   {ours:7.1f} s  {rate(ours):6.1f} submissions/min"
@@ -135,6 +144,9 @@ def main() -> None:
           f"/ {cores} cores = {60 * cores / floor_seconds:.1f} submissions/min at best")
     print(f"floor with forked kernels: one submission takes {forked_seconds:.1f} s (kernel fork, tests); "
           f"/ {cores} cores = {60 * cores / forked_seconds:.1f} submissions/min at best")
+    print(f"the checker's protocol, per submission: {protocol['requests']:.0f} requests to the kernel for "
+          f"{protocol['tests']:.0f} tests, {protocol['seconds']:.2f} s waiting on the kernel's answers "
+          "(the student's code included)")
     print(f"same scores as stock nbgrader: {same}")
     if not same:
         sys.exit(1)

@@ -215,6 +215,88 @@ LARGE_FILE = """
             raise NotImplementedError()
     """
 
+# Submissions that try to pass from inside the kernel, knowing the autograder's public source.
+# Each shows a pass of its own, so a verdict taken from the kernel's outputs would give full marks.
+FORGED = "passed: batch_norm(input: (8, 3) float32) on cpu, cuda (simulated)"
+
+REWRITES_LATER_CELLS = """
+    # Every later cell, test cells included, becomes a display of a pass.
+    from IPython import get_ipython
+    get_ipython().input_transformers_post.append(
+        lambda lines: ["display({{'text/plain': 'FORGED'}}, raw=True)\\n"])
+    """.replace("FORGED", FORGED)
+
+REPLACES_SHOWTRACEBACK = """
+    # A failing test shows a pass instead of its traceback.
+    from IPython import get_ipython
+    from IPython.display import display
+    shell = get_ipython()
+    shell.showtraceback = lambda *args, **kwargs: display({{"text/plain": "FORGED"}}, raw=True)
+    shell.showsyntaxerror = shell.showtraceback
+    """.replace("FORGED", FORGED)
+
+DISPLAYS_FAKE_REPORTS = """
+    # After every cell, a pass; errors are swallowed by a custom exception handler.
+    from IPython import get_ipython
+    from IPython.display import display
+    shell = get_ipython()
+    shell.set_custom_exc((BaseException,), lambda *args, **kwargs: None)
+    shell.events.register("post_run_cell", lambda result: display({{"text/plain": "FORGED"}}, raw=True))
+    """.replace("FORGED", FORGED)
+
+SWAPS_CODE_OBJECTS = """
+    # The checks of the kernel's copy of the autograder accept anything and show a pass.
+    import autograder.batch_norm, autograder.core.checks
+    def accept(*args, **kwargs):
+        from IPython.display import display
+        display({{"text/plain": "FORGED"}}, raw=True)
+    for function in (autograder.batch_norm.check_batch_norm, autograder.core.checks.check_against_reference,
+                     check_batch_norm, check_batch_norm_rejects_single_value):
+        getattr(function, "__wrapped__", function).__code__ = accept.__code__
+    """.replace("FORGED", FORGED)
+
+PATCHES_THE_STUB = """
+    # The stub never asks the checker; the cell shows a pass of its own.
+    import autograder.checker.stub
+    from IPython.display import display
+    autograder.checker.stub.serve = lambda *args, **kwargs: display({{"text/plain": "FORGED"}}, raw=True)
+    """.replace("FORGED", FORGED)
+
+FORGES_THE_STUBS_ANSWERS = """
+    # A stub of its own answers the checker: every call returned its first argument, untouched, and
+    # changed nothing; the answers are written by hand rather than by the autograder's wire.
+    import json, os, socket, struct
+    import autograder.checker.stub
+
+    def forged_serve(notebook, cell, *args, **kwargs):
+        sock = socket.socket(fileno=os.dup(int(os.environ["AUTOGRADER_CHECKER_FD"])))
+        def send(header, buffers=()):
+            head = json.dumps(header).encode()
+            sock.sendall(struct.pack("!II", len(head), len(buffers)) + head
+                         + b"".join(struct.pack("!Q", len(b)) + b for b in buffers))
+        def receive():
+            size, count = struct.unpack("!II", sock.recv(8, socket.MSG_WAITALL))
+            header = json.loads(sock.recv(size, socket.MSG_WAITALL))
+            buffers = []
+            for _ in range(count):
+                (n,) = struct.unpack("!Q", sock.recv(8, socket.MSG_WAITALL))
+                buffers.append(sock.recv(n, socket.MSG_WAITALL) if n else b"")
+            return header, buffers
+        send({{"op": "test", "notebook": notebook, "cell": cell}})
+        while True:
+            request, buffers = receive()
+            if request.get("op") == "done":
+                return
+            if request.get("op") == "call":
+                arguments = request["args"]["v"]
+                send({{"value": arguments[0] if arguments else None}}, buffers)
+            else:
+                send({{"value": {{"t": "handle", "id": 1, "kind": "callable", "name": "batch_norm"}}}})
+
+    autograder.checker.stub.serve = forged_serve
+    """
+
+
 CASES: dict[str, Case] = {
     "solution": Case("the reference solution", lambda c: {f"{ASSIGNMENT}.ipynb": c.notebook()}, "full"),
     "blank": Case("the blank exercise", lambda c: {f"{ASSIGNMENT}.ipynb": nbformat.read(c.release, as_version=4)}, "zero"),
@@ -269,6 +351,18 @@ CASES: dict[str, Case] = {
         autograder.core.checks._compare_results = lambda *args, **kwargs: []
         autograder.core.checks._compare_gradients = lambda *args, **kwargs: []
         """, RETURNS_INPUT), "zero"),
+    "rewrites_later_cells": Case("an input transformer that turns every later cell into a displayed pass",
+                                 _answer(REWRITES_LATER_CELLS, RETURNS_INPUT), "zero"),
+    "replaces_showtraceback": Case("IPython's showtraceback replaced by a displayed pass",
+                                   _answer(REPLACES_SHOWTRACEBACK, RETURNS_INPUT), "zero"),
+    "displays_fake_reports": Case("errors swallowed and a pass displayed after every cell",
+                                  _answer(DISPLAYS_FAKE_REPORTS, RETURNS_INPUT), "zero"),
+    "swaps_code_objects": Case("the checks' code objects swapped for one that displays a pass",
+                               _answer(SWAPS_CODE_OBJECTS, RETURNS_INPUT), "zero"),
+    "patches_the_stub": Case("the grader's stub replaced by a displayed pass",
+                             _answer(PATCHES_THE_STUB, RETURNS_INPUT), "zero"),
+    "forges_the_stubs_answers": Case("a stub of its own that answers the checker by hand",
+                                     _answer(FORGES_THE_STUBS_ANSWERS, RETURNS_INPUT), "zero"),
     "patched_testing": Case("torch.testing patched", _answer("""
         import torch.testing
         torch.testing.assert_close = lambda *args, **kwargs: None

@@ -122,8 +122,9 @@ def test_the_batch_reports_why(graded_corpus):
     # The reference is the function PyTorch had when the autograder was imported: patching
     # torch.nn.functional afterwards leaves it alone, and the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_torch"].tests.values())
-    assert "replaced autograder.core.checks._compare_results" in " ".join(outcomes["patched_harness"].tests.values())
-    assert "without a report from the autograder" in " ".join(outcomes["replaced_check"].tests.values())
+    # The checks run in the trusted checker: what the kernel patches or replaces is not what judges it.
+    assert "differs from the reference" in " ".join(outcomes["patched_harness"].tests.values())
+    assert "not implemented yet" in " ".join(outcomes["replaced_check"].tests.values())
     # The harness never relied on torch.testing: the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_testing"].tests.values())
     assert "SystemExit" not in outcomes["sys_exit"].reason  # the kernel survives: only the answer is missing

@@ -74,6 +74,7 @@ class Outcome:
     reason: str = ""  # one line
     tests: dict = field(default_factory=dict)  # grade_id -> failure message, "" when passed
     seconds: float = 0.0
+    protocol: dict = field(default_factory=dict)  # the checker's requests to the kernel: count, tests, seconds
 
     def __post_init__(self):
         self.status = Status(self.status)  # read back from JSON as a plain string

@@ -135,7 +135,7 @@ class Recorder:
             failed = sum(1 for message in tests.values() if message)
             reason = f"{failed} of {len(tests)} tests failed" if failed else ""
         return Outcome(submission.student, recorded.score, recorded.max_score, submission.status, reason, tests,
-                       submission.seconds())
+                       submission.seconds(), submission.protocol)
 
     def _max_score(self) -> float:
         with Gradebook(self.api.coursedir.db_url) as gradebook:
