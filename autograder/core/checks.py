@@ -99,7 +99,7 @@ def check_against_reference(
     with exact_float32():
         for device in devices or available_devices():
             if device == SIMULATED_CUDA:
-                _check_simulated(student, arguments, report, outputs)
+                _check_simulated(student, arguments, report, outputs, forbidden)
                 continue
             where = f"{report.call} on {device}"
             expected = _run_reference(reference, arguments, device, grad_wrt)
@@ -267,13 +267,13 @@ def _gradient_clue(clue: str | None, key: str) -> str | None:
 # --- the simulated GPU ------------------------------------------------------------------
 
 
-def run_simulated(function, args: list, report: Report, mixed_devices: Mistake | None = None):
-    """Run ``function(*args)`` on fake CUDA tensors and return the run.
+def run_simulated(function, args: list, report: Report, mixed_devices: Mistake | None = None, forbidden=None):
+    """Run ``function(*args)`` on fake CUDA tensors, refusing ``forbidden``, and return the run.
 
-    A device bug fails the check (naming ``mixed_devices`` when the code mixes
+    A device bug, or a forbidden call, fails the check (naming ``mixed_devices`` when the code mixes
     devices); an inconclusive run is noted in ``report`` and returns None.
     """
-    run = run_on_simulated_cuda(function, args, where=f"{report.call} on a simulated GPU")
+    run = run_on_simulated_cuda(function, args, where=f"{report.call} on a simulated GPU", forbidden=forbidden)
     if run.problem:
         mistake = mixed_devices if mixed_devices and "mixes devices" in run.problem else None
         Failure(
@@ -289,9 +289,9 @@ def run_simulated(function, args: list, report: Report, mixed_devices: Mistake |
     return run
 
 
-def _check_simulated(student, arguments, report: Report, outputs) -> None:
+def _check_simulated(student, arguments, report: Report, outputs, forbidden=None) -> None:
     args = materialize(arguments, "cpu")
-    run = run_simulated(student, list(args.values()), report)
+    run = run_simulated(student, list(args.values()), report, forbidden=forbidden)
     if run is None:
         return
     parts = run.result if outputs and isinstance(run.result, (tuple, list)) else [run.result]
