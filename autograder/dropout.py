@@ -492,7 +492,8 @@ def check_dropout_rejects_p(student, p, *, training=True, devices=None) -> Repor
     # PyTorch's message: "dropout probability has to be between 0 and 1, but got 1.5".
     return check_raises(student, arguments, ValueError, name=NAME, devices=devices,
                         when="for a dropout probability outside [0, 1]",
-                        mistake_if_returned=NOT_VALIDATED if training else VALIDATED_ONLY_IN_TRAINING)
+                        mistake_if_returned=NOT_VALIDATED if training else VALIDATED_ONLY_IN_TRAINING,
+                        forbidden=FORBIDDEN)
 
 
 @check

@@ -140,6 +140,19 @@ def test_the_fused_kernel_of_nn_multiheadattention_is_refused():
     assert "it calls torch.ops.aten._native_multi_head_attention;" in called.failure.summary
 
 
+@pytest.mark.parametrize("check, student, arguments", [
+    (batch_norm.check_batch_norm_rejects_single_value, F.batch_norm, {}),
+    (normalization_layers.check_group_norm_rejects_indivisible_channels, F.group_norm, {}),
+    (normalization_layers.check_instance_norm_rejects_single_position, F.instance_norm, {}),
+    (dropout.check_dropout_rejects_p, F.dropout, {"p": 1.5}),
+], ids=["batch_norm", "group_norm", "instance_norm", "dropout"])
+def test_the_forbidden_function_does_not_pass_a_check_that_it_raises(check, student, arguments):
+    # PyTorch's function raises the error the check expects, but it may not be called.
+    message = refusal(check, student, **arguments)
+    assert message.endswith(f"it calls torch.nn.functional.{student.__name__}; the exercise is to implement it with "
+                            "elementary tensor operations.")
+
+
 def test_the_building_blocks_of_a_dropout_are_allowed():
     def with_bernoulli(input, p=0.5, training=True, inplace=False):
         if not training or p == 0:

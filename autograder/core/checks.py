@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Mapping, NoReturn, Sequence
 import torch
 
 from . import integrity
-from .calling import Called, call_student, describe_call, materialize, quiet
+from .calling import Called, ForbiddenCall, call_student, describe_call, materialize, quiet
 from .compare import OUTPUT, compare, compare_outputs, describe_difference
 from .devices import SIMULATED_CUDA, available_devices, exact_float32, run_on_simulated_cuda
 from .failure import Failure
@@ -141,6 +141,7 @@ def check_raises(
     mistake_if_returned: Mistake | None = None,
     call: Callable[[Callable, dict], object] | None = None,
     like: str | None = "PyTorch",
+    forbidden: Mapping | None = None,
 ) -> Report:
     """Check that ``student(*arguments.values())`` raises ``exception``, as the reference does.
 
@@ -150,6 +151,8 @@ def check_raises(
     student's code when not by position: ``lambda cls, a: cls(**a)`` constructs a class
     with keywords; a scenario of several calls ends with the one that must raise. ``like``
     names whose behaviour this is ("PyTorch", "scikit-learn"), or None to name nobody.
+    ``forbidden``: as for ``check_against_reference``; the forbidden function raising as
+    expected does not pass.
     """
     report = Report(describe_call(name, arguments))
     keys = list(arguments)
@@ -158,7 +161,7 @@ def check_raises(
         if device == SIMULATED_CUDA:
             continue  # raising depends on shapes alone: the CPU run decides
         where = f"{report.call} on {device}"
-        called = call_student(function, arguments, where=where, device=device)
+        called = call_student(function, arguments, where=where, device=device, forbidden=forbidden)
         if isinstance(called.error, exception) and not isinstance(called.error, NotImplementedError):
             report.devices.append(device)
             continue
@@ -166,8 +169,9 @@ def check_raises(
             as_reference = f", as {like} does." if like else "."
             Failure(where, summary=f"it returned normally; expected it to raise {exception.__name__} {when}"
                     + as_reference, mistake=_words(mistake_if_returned)).fail()
-        if isinstance(called.error, NotImplementedError):
-            # A subclass of RuntimeError: a stub must not pass a check that expects one.
+        if isinstance(called.error, (NotImplementedError, ForbiddenCall)):
+            # A stub must not pass a check that expects a RuntimeError (its base class), and
+            # a forbidden call fails for that alone.
             called.result()
         Failure(where, summary=f"{called.failure.summary}; expected {exception.__name__} {when}.").fail()
     return report
