@@ -171,7 +171,8 @@ def test_attention_may_use_torch_softmax():
             causal = torch.ones(query.shape[-2], key.shape[-2], dtype=torch.bool, device=query.device).tril()
             scores = scores.masked_fill(~causal, float("-inf"))
         if attn_mask is not None:
-            scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
+            boolean = attn_mask.dtype == torch.bool
+            scores = scores.masked_fill(~attn_mask, float("-inf")) if boolean else scores + attn_mask
         return torch.softmax(scores, dim=-1) @ value
 
     attention.check_scaled_dot_product_attention(attention_with_softmax, gradients=True)
@@ -180,7 +181,8 @@ def test_attention_may_use_torch_softmax():
 
 def test_a_kernel_reached_only_on_a_gpu_is_refused_on_the_simulated_gpu():
     # On the CPU F.dropout decomposes into bernoulli_ and arithmetic; on CUDA it reaches aten.native_dropout.
-    kernels_only = {key: name for key, name in dropout.FORBIDDEN.items() if isinstance(key, torch._ops.OpOverloadPacket)}
+    kernels_only = {key: name for key, name in dropout.FORBIDDEN.items()
+                    if isinstance(key, torch._ops.OpOverloadPacket)}
     run = run_on_simulated_cuda(lambda x: F.dropout(x, 0.5), [torch.randn(4, 5)], forbidden=kernels_only)
     assert run.problem == ("it calls torch.ops.aten.native_dropout; the exercise is to implement it with "
                            "elementary tensor operations.")
@@ -199,8 +201,10 @@ def answer(code: str) -> str:
 SOURCE_EVASIONS = [
     (batch_norm.FORBIDDEN, """
         import torch
-        def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-            return torch.ops.aten.native_batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps)[0]
+        def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                       eps=1e-5):
+            return torch.ops.aten.native_batch_norm(
+                input, weight, bias, running_mean, running_var, training, momentum, eps)[0]
         """, ["torch.ops.aten.native_batch_norm"]),
     (batch_norm.FORBIDDEN, "batch_norm = lambda *a: torch.ops.aten.native_batch_norm.default(*a)[0]\n",
      ["torch.ops.aten.native_batch_norm"]),
@@ -256,7 +260,8 @@ def test_an_answer_that_names_a_forbidden_function_is_found(forbidden, source, f
 OWN_CODE = [
     # The student's own function of the same name, defined and called by its bare name.
     (batch_norm.FORBIDDEN, """
-        def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+        def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                       eps=1e-5):
             \"\"\"Batch normalization like ``torch.nn.functional.batch_norm``, from elementary operations.\"\"\"
             mean = input.mean(0)  # F.batch_norm would do this in one call
             return (input - mean) / torch.sqrt(input.var(0, unbiased=False) + eps)

@@ -82,8 +82,9 @@ class Forbid(TorchFunctionMode):
 class ForbidKernels(TorchDispatchMode):
     """Within it, a forbidden aten kernel raises ``ForbiddenCall``, whatever Python route reached it.
 
-    ``Forbid`` matches the Python functions called; a module's forward, ``torch._C``'s
-    bindings or an alias of a private function reach the same kernel by another route.
+    ``Forbid`` matches the Python functions called; ``torch._C``'s bindings and the
+    private functions of the torch namespace (``torch._batch_norm_impl_index``) reach
+    the same kernel by another route, and so does an output's ``grad_fn`` called directly.
     This mode sees every operator that reaches the dispatcher, below autograd and after
     the composite operators were decomposed: ``F.batch_norm`` arrives as
     ``aten.native_batch_norm``. A composite operator that decomposes into elementary
@@ -165,9 +166,9 @@ def call_student(
 
     ``where`` describes the call in messages; ``device`` and ``grad_wrt`` say where the
     argument copies live and which require grad; ``forbidden`` maps torch functions and
-    aten kernels (``aten(...)``) the code may not call to their names; ``within`` are context managers entered around
-    the call (the simulated GPU); ``copy=False`` passes the arguments as they are, for
-    objects the check must see changed (a module, an iterator).
+    aten kernels (``aten(...)``) the code may not call to their names; ``within`` are
+    context managers entered around the call (the simulated GPU); ``copy=False`` passes
+    the arguments as they are, for objects the check must see changed (a module, an iterator).
     """
     named = arguments if isinstance(arguments, Mapping) else {f"arg{i}": a for i, a in enumerate(arguments)}
     if copy:

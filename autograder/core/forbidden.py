@@ -37,7 +37,8 @@ further). One route evades both checks: PyTorch's own implementations in
 ``torch._decomp`` or ``torch._refs``, reached by a computed name, compute with
 elementary operations. Conversely, an attribute of the student's own object
 that happens to share a forbidden name (``module.layer_norm`` read from a
-model the student built) is reported; a human reads the finding.
+model the student built, or ``x.grad`` where autograd is forbidden) is reported;
+a human reads the finding.
 """
 
 from __future__ import annotations
