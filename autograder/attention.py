@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import integrity
-from .core.calling import call_student, functional_call, materialize
+from .core.calling import aten, call_student, functional_call, materialize
 from .core.checks import Report, check, check_against_reference, fail_diagnosed
 from .core.compare import OUTPUT, compare, describe_wrong_type
 from .core.devices import available_devices
@@ -102,6 +102,11 @@ SOFTMAX_FORBIDDEN = {
     torch.softmax: "torch.softmax", F.softmax: "torch.nn.functional.softmax",
     torch.Tensor.softmax: "Tensor.softmax", torch.log_softmax: "torch.log_softmax",
     F.log_softmax: "torch.nn.functional.log_softmax", torch.Tensor.log_softmax: "Tensor.log_softmax",
+    F.softmin: "torch.nn.functional.softmin",
+    # The kernels, whatever route reaches them (nn.Softmax, torch.ops.aten).
+    **aten("softmax", "_softmax", "log_softmax", "_log_softmax", "_safe_softmax"),
+    # Refused at run time through the functions above, named here for the check of an answer's source.
+    nn.Softmax: "torch.nn.Softmax", nn.LogSoftmax: "torch.nn.LogSoftmax", nn.Softmin: "torch.nn.Softmin",
 }
 
 
@@ -289,6 +294,16 @@ ATTENTION_MISTAKES = (
 ATTENTION_FORBIDDEN = {
     F.scaled_dot_product_attention: "torch.nn.functional.scaled_dot_product_attention",
     F.multi_head_attention_forward: "torch.nn.functional.multi_head_attention_forward",
+    # It decomposes into matrix products and a softmax, which the dispatcher cannot tell from a student's.
+    torch._scaled_dot_product_attention_math: "torch._scaled_dot_product_attention_math",
+    # The fused kernels, whatever route reaches them: torch._native_multi_head_attention, the
+    # kernel of nn.MultiheadAttention's fast path, is public under a name of its own.
+    **aten(
+        "scaled_dot_product_attention", "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_fused_attention_overrideable",
+        "_flash_attention_forward", "_efficient_attention_forward", "_native_multi_head_attention",
+    ),
 }
 
 

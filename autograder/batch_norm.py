@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .core import integrity
 from .core.arguments import per_channel_tensors
+from .core.calling import aten
 from .core.checks import Report, check
 from .core.mistakes import (
     BATCH_STATS_IN_EVAL, BIASED_RUNNING_VAR, EPS_OUTSIDE_SQRT, FLIPPED_MOMENTUM, UNBIASED_VARIANCE, Mistake, Planted,
@@ -21,11 +23,24 @@ from .core.operation import ErrorInput, Operation
 
 NAME = "batch_norm"
 STATE = ("running_mean", "running_var")
-# Calling PyTorch's own batch normalization would pass every test.
+# Calling PyTorch's own batch normalization would pass every test. Its kernels are refused
+# whatever route reaches them: nn.BatchNorm1d's forward, torch.ops.aten, torch._C.
 FORBIDDEN = {
     F.batch_norm: "torch.nn.functional.batch_norm",
     torch.batch_norm: "torch.batch_norm",
     torch.native_batch_norm: "torch.native_batch_norm",
+    **aten(
+        "batch_norm", "_batch_norm_impl_index", "native_batch_norm", "_native_batch_norm_legit",
+        "_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional", "_batch_norm_with_update",
+        "_batch_norm_with_update_functional", "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm",
+        "batch_norm_elemt",
+    ),
+    # The modules that compute it: refused at run time through the function their forward
+    # calls, named here for the check of an answer's source (autograder.core.forbidden).
+    nn.BatchNorm1d: "torch.nn.BatchNorm1d", nn.BatchNorm2d: "torch.nn.BatchNorm2d",
+    nn.BatchNorm3d: "torch.nn.BatchNorm3d", nn.SyncBatchNorm: "torch.nn.SyncBatchNorm",
+    nn.LazyBatchNorm1d: "torch.nn.LazyBatchNorm1d", nn.LazyBatchNorm2d: "torch.nn.LazyBatchNorm2d",
+    nn.LazyBatchNorm3d: "torch.nn.LazyBatchNorm3d",
 }
 
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import integrity
-from .core.calling import call_student, describe_call, materialize
+from .core.calling import aten, call_student, describe_call, materialize
 from .core.checks import Report, check, fail_diagnosed
 from .core.compare import compare_outputs, describe_wrong_type
 from .core.gradient_check import numeric_gradient, relative_error
@@ -55,17 +55,20 @@ OPERATION = "batch_norm.grad"
 
 # Autograd, or PyTorch's own backward kernels, would pass every test. (The
 # TorchFunctionMode of call_student sees each of these calls; torch.func.vjp and
-# torch.autograd.functional call torch.autograd.grad, so they are refused too.)
+# torch.autograd.functional call torch.autograd.grad, so they are refused too.
+# The kernels are refused at the dispatcher too: calling an output's grad_fn
+# directly runs aten.native_batch_norm_backward without torch.autograd.)
 FORBIDDEN = {
     torch.autograd.grad: "autograd (torch.autograd.grad)",
-    torch.autograd.backward: "autograd (torch.autograd.backward)",
     torch.Tensor.backward: "autograd (Tensor.backward)",
-    torch.ops.aten.native_batch_norm_backward: "PyTorch's BatchNorm backward kernel",
-    torch.ops.aten.native_batch_norm_backward.default: "PyTorch's BatchNorm backward kernel",
-    torch.ops.aten.batch_norm_backward: "PyTorch's BatchNorm backward kernel",
-    torch.ops.aten.batch_norm_backward.default: "PyTorch's BatchNorm backward kernel",
+    torch.autograd.backward: "autograd (torch.autograd.backward)",
     torch.batch_norm_backward_reduce: "torch.batch_norm_backward_reduce",
     torch.batch_norm_backward_elemt: "torch.batch_norm_backward_elemt",
+    **aten(
+        "native_batch_norm_backward", "batch_norm_backward", "_batch_norm_impl_index_backward",
+        "cudnn_batch_norm_backward", "miopen_batch_norm_backward", "batch_norm_backward_reduce",
+        "batch_norm_backward_elemt",
+    ),
 }
 
 # Numeric check: the step, and the largest relative error that passes. In

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import integrity
-from .core.calling import call_student
+from .core.calling import aten, call_student
 from .core.checks import Report, check, check_raises, fail_diagnosed, run_simulated
 from .core.compare import describe_difference, describe_wrong_type
 from .core.devices import SIMULATED_CUDA, available_devices
@@ -47,11 +47,16 @@ NAME = "dropout"
 SIGMAS = 6.0
 INPUT_SEED_OFFSET = 1_000_003
 # Calling PyTorch's own dropout would pass every test.
+# On the CPU, F.dropout decomposes into bernoulli_ and arithmetic, which a student's own
+# dropout may use as well: there it is refused by name only. On a GPU it reaches the kernels.
 FORBIDDEN = {
     F.dropout: "torch.nn.functional.dropout",
     torch.dropout: "torch.dropout",
     torch.dropout_: "torch.dropout_",
     torch.native_dropout: "torch.native_dropout",
+    **aten("dropout", "dropout_", "native_dropout", "_fused_dropout"),
+    # Refused at run time through F.dropout, named here for the check of an answer's source.
+    torch.nn.Dropout: "torch.nn.Dropout",
 }
 
 # --- the mistakes ----------------------------------------------------------------------
@@ -316,7 +321,7 @@ def _fail(where, problem, mistake: Mistake | None = None):
 def _simulated(student, report, input, p, training, inplace=False) -> None:
     """Run the student's dropout on fake CUDA tensors: catches masks made on the CPU."""
     # The fake input comes back too, so the output is compared with it as on a real device.
-    run = run_simulated(lambda x: (student(x, p, training, inplace), x), [input], report, CPU_MASK)
+    run = run_simulated(lambda x: (student(x, p, training, inplace), x), [input], report, CPU_MASK, FORBIDDEN)
     if run is None:
         return
     output, x = run.result
@@ -487,7 +492,8 @@ def check_dropout_rejects_p(student, p, *, training=True, devices=None) -> Repor
     # PyTorch's message: "dropout probability has to be between 0 and 1, but got 1.5".
     return check_raises(student, arguments, ValueError, name=NAME, devices=devices,
                         when="for a dropout probability outside [0, 1]",
-                        mistake_if_returned=NOT_VALIDATED if training else VALIDATED_ONLY_IN_TRAINING)
+                        mistake_if_returned=NOT_VALIDATED if training else VALIDATED_ONLY_IN_TRAINING,
+                        forbidden=FORBIDDEN)
 
 
 @check

@@ -21,9 +21,11 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .core import integrity
 from .core.arguments import per_channel_tensors
+from .core.calling import aten
 from .core.checks import Report, check
 from .core.mistakes import (
     EPS_OUTSIDE_SQRT, FLIPPED_MOMENTUM, BIASED_RUNNING_VAR, NO_EPS, NO_SQRT, UNBIASED_VARIANCE, WRONG_AXES,
@@ -48,6 +50,21 @@ FORBIDDEN = {
     F.rms_norm: "torch.nn.functional.rms_norm",
     torch.rms_norm: "torch.rms_norm",
     torch._fused_rms_norm: "torch._fused_rms_norm",
+    # The kernels behind them, whatever route reaches them (nn.LayerNorm's forward, torch.ops.aten).
+    **aten(
+        "layer_norm", "native_layer_norm", "group_norm", "native_group_norm", "instance_norm", "rms_norm",
+        "_fused_rms_norm", "batch_norm", "_batch_norm_impl_index", "native_batch_norm", "_native_batch_norm_legit",
+        "_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional", "_batch_norm_with_update",
+        "_batch_norm_with_update_functional", "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm",
+        "batch_norm_elemt",
+    ),
+    # The modules that compute them: refused at run time through the function their forward
+    # calls, named here for the check of an answer's source (autograder.core.forbidden).
+    **{module: f"torch.nn.{module.__name__}" for module in (
+        nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+        nn.LazyInstanceNorm1d, nn.LazyInstanceNorm2d, nn.LazyInstanceNorm3d, nn.BatchNorm1d, nn.BatchNorm2d,
+        nn.BatchNorm3d, nn.SyncBatchNorm, nn.LazyBatchNorm1d, nn.LazyBatchNorm2d, nn.LazyBatchNorm3d,
+    )},
 }
 
 # The arguments whose gradients are compared.

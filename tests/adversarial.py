@@ -346,6 +346,21 @@ CASES: dict[str, Case] = {
         import torch.nn.functional as F
         F.batch_norm = lambda input, *args, **kwargs: input.clone()
         """, RETURNS_INPUT), "zero"),
+    # Before the kernels were refused too, this one passed every test but the one that expects a ValueError.
+    "calls_aten_kernel": Case("an answer that calls PyTorch's kernel through torch.ops.aten", _answer("""
+        import torch
+
+        def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                       eps=1e-5):
+            return torch.ops.aten.native_batch_norm(
+                input, weight, bias, running_mean, running_var, training, momentum, eps)[0]
+        """), "zero"),
+    # PyTorch's batch_norm raises the ValueError one test expects: that test must not pass either.
+    "aliased_batch_norm": Case("PyTorch's batch_norm under another name", _answer("""
+        from torch import nn
+
+        batch_norm = nn.functional.batch_norm
+        """), "zero"),
     "patched_harness": Case("the checking core's comparison patched to accept anything", _answer("""
         import autograder.core.checks
         autograder.core.checks._compare_results = lambda *args, **kwargs: []

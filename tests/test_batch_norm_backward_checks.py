@@ -170,7 +170,7 @@ def with_kernel(grad_output, input, weight, eps=1e-5):
         (with_autograd, "autograd (torch.autograd.grad)"),
         (with_backward, "autograd (Tensor.backward)"),
         (with_vjp, "autograd (torch.autograd.grad)"),
-        (with_kernel, "PyTorch's BatchNorm backward kernel"),
+        (with_kernel, "torch.ops.aten.native_batch_norm_backward"),
     ],
     ids=["autograd.grad", "backward", "func.vjp", "aten_kernel"],
 )

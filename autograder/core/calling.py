@@ -16,12 +16,13 @@ import contextvars
 import io
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NoReturn, Sequence
 
 import numpy as np
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .failure import Failure
 
@@ -47,10 +48,29 @@ class ForbiddenCall(Exception):
     pass
 
 
+def aten(*names: str) -> dict:
+    """Forbidden-mapping entries for PyTorch's own kernels: ``aten("native_batch_norm")``.
+
+    A kernel is named as the student would call it, ``torch.ops.aten.native_batch_norm``.
+    """
+    return {getattr(torch.ops.aten, name): f"torch.ops.aten.{name}" for name in names}
+
+
+def _refuse(name: str) -> NoReturn:
+    raise ForbiddenCall(f"it calls {name}; the exercise is to implement it with elementary tensor operations.")
+
+
+def _packet(func):
+    """The OpOverloadPacket of an aten operator (``aten.x.default`` -> ``aten.x``); anything else as it is."""
+    return func.overloadpacket if isinstance(func, torch._ops.OpOverload) else func
+
+
 class Forbid(TorchFunctionMode):
     """Within it, calling one of ``forbidden`` (torch function -> name) raises ``ForbiddenCall``.
 
     It fails a student's function that hands the work to the very function it must implement.
+    It sees the calls of Python functions: ``F.batch_norm``, ``torch.batch_norm``, and also
+    ``torch.ops.aten.batch_norm(...)`` when ``forbidden`` lists ``aten("batch_norm")``.
     """
 
     def __init__(self, forbidden: Mapping):
@@ -58,12 +78,45 @@ class Forbid(TorchFunctionMode):
         self.forbidden = forbidden
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in self.forbidden:
-            raise ForbiddenCall(
-                f"it calls {self.forbidden[func]}; the exercise is to implement it "
-                "with elementary tensor operations."
-            )
+        for candidate in (func, _packet(func)):
+            if candidate in self.forbidden:
+                _refuse(self.forbidden[candidate])
         return func(*args, **(kwargs or {}))
+
+
+class ForbidKernels(TorchDispatchMode):
+    """Within it, a forbidden aten kernel raises ``ForbiddenCall``, whatever Python route reached it.
+
+    ``Forbid`` matches the Python functions called; ``torch._C``'s bindings and the
+    private functions of the torch namespace (``torch._batch_norm_impl_index``) reach
+    the same kernel by another route, and so does an output's ``grad_fn`` called directly.
+    This mode sees every operator that reaches the dispatcher, below autograd and after
+    the composite operators were decomposed: ``F.batch_norm`` arrives as
+    ``aten.native_batch_norm``. A composite operator that decomposes into elementary
+    operations on this device (``F.dropout`` and ``F.rms_norm`` on the CPU) is invisible
+    here; ``Forbid`` catches those by name.
+    """
+
+    def __init__(self, kernels: Mapping):
+        super().__init__()
+        self.kernels = kernels
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        packet = getattr(func, "overloadpacket", None)
+        if packet in self.kernels:
+            _refuse(self.kernels[packet])
+        return func(*args, **(kwargs or {}))
+
+
+def forbidding(forbidden: Mapping | None) -> list:
+    """The modes that refuse ``forbidden`` (functions and aten kernels -> names): none for nothing forbidden.
+
+    The dispatch mode costs a Python call per operator, so it is entered only where aten kernels are forbidden.
+    """
+    if not forbidden:
+        return []
+    kernels = {key: name for key, name in forbidden.items() if isinstance(key, torch._ops.OpOverloadPacket)}
+    return [Forbid(forbidden)] + ([ForbidKernels(kernels)] if kernels else [])
 
 
 @dataclass
@@ -117,18 +170,20 @@ def call_student(
     """Call ``function`` with ``arguments`` (positional, by name when a mapping) and return what happened.
 
     ``where`` describes the call in messages; ``device`` and ``grad_wrt`` say where the
-    argument copies live and which require grad; ``forbidden`` maps torch functions the
-    code may not call to their names; ``within`` are context managers entered around
-    the call (the simulated GPU); ``copy=False`` passes the arguments as they are, for
-    objects the check must see changed (a module, an iterator).
+    argument copies live and which require grad; ``forbidden`` maps torch functions and
+    aten kernels (``aten(...)``) the code may not call to their names; ``within`` are
+    context managers entered around the call (the simulated GPU); ``copy=False`` passes
+    the arguments as they are, for objects the check must see changed (a module, an iterator).
     """
     named = arguments if isinstance(arguments, Mapping) else {f"arg{i}": a for i, a in enumerate(arguments)}
     if copy:
         named = materialize(named, device, grad_wrt)
     token = _FORBIDDEN_NOW.set(forbidden)
     try:
-        with quiet(), Forbid(forbidden or {}), contextlib.ExitStack() as stack:
-            for context in within:
+        with quiet(), contextlib.ExitStack() as stack:
+            # The forbidding modes innermost, nearest the student's code: under the simulated GPU
+            # they see the student's operators before the fake tensor mode computes them.
+            for context in [*within, *forbidding(forbidden)]:
                 stack.enter_context(context)
             value = plain(function(*named.values()))
     except ForbiddenCall as error:

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Mapping, NoReturn, Sequence
 import torch
 
 from . import integrity
-from .calling import Called, call_student, describe_call, materialize, quiet
+from .calling import Called, ForbiddenCall, call_student, describe_call, materialize, quiet
 from .compare import OUTPUT, compare, compare_outputs, describe_difference
 from .devices import SIMULATED_CUDA, available_devices, exact_float32, run_on_simulated_cuda
 from .failure import Failure
@@ -119,7 +119,7 @@ def check_against_reference(
     with exact_float32():
         for device in devices or available_devices():
             if device == SIMULATED_CUDA:
-                _check_simulated(student, arguments, report, outputs)
+                _check_simulated(student, arguments, report, outputs, forbidden)
                 continue
             where = f"{report.call} on {device}"
             expected = _run_reference(reference, arguments, device, grad_wrt)
@@ -161,6 +161,7 @@ def check_raises(
     mistake_if_returned: Mistake | None = None,
     call: Callable[[Callable, dict], object] | None = None,
     like: str | None = "PyTorch",
+    forbidden: Mapping | None = None,
 ) -> Report:
     """Check that ``student(*arguments.values())`` raises ``exception``, as the reference does.
 
@@ -170,6 +171,8 @@ def check_raises(
     student's code when not by position: ``lambda cls, a: cls(**a)`` constructs a class
     with keywords; a scenario of several calls ends with the one that must raise. ``like``
     names whose behaviour this is ("PyTorch", "scikit-learn"), or None to name nobody.
+    ``forbidden``: as for ``check_against_reference``; the forbidden function raising as
+    expected does not pass.
     """
     report = Report(describe_call(name, arguments))
     keys = list(arguments)
@@ -178,7 +181,7 @@ def check_raises(
         if device == SIMULATED_CUDA:
             continue  # raising depends on shapes alone: the CPU run decides
         where = f"{report.call} on {device}"
-        called = call_student(function, arguments, where=where, device=device)
+        called = call_student(function, arguments, where=where, device=device, forbidden=forbidden)
         if isinstance(called.error, exception) and not isinstance(called.error, NotImplementedError):
             report.devices.append(device)
             continue
@@ -186,8 +189,9 @@ def check_raises(
             as_reference = f", as {like} does." if like else "."
             Failure(where, summary=f"it returned normally; expected it to raise {exception.__name__} {when}"
                     + as_reference, mistake=_words(mistake_if_returned)).fail()
-        if isinstance(called.error, NotImplementedError):
-            # A subclass of RuntimeError: a stub must not pass a check that expects one.
+        if isinstance(called.error, (NotImplementedError, ForbiddenCall)):
+            # A stub must not pass a check that expects a RuntimeError (its base class), and
+            # a forbidden call fails for that alone.
             called.result()
         Failure(where, summary=f"{called.failure.summary}; expected {exception.__name__} {when}.").fail()
     return report
@@ -287,13 +291,13 @@ def _gradient_clue(clue: str | None, key: str) -> str | None:
 # --- the simulated GPU ------------------------------------------------------------------
 
 
-def run_simulated(function, args: list, report: Report, mixed_devices: Mistake | None = None):
-    """Run ``function(*args)`` on fake CUDA tensors and return the run.
+def run_simulated(function, args: list, report: Report, mixed_devices: Mistake | None = None, forbidden=None):
+    """Run ``function(*args)`` on fake CUDA tensors, refusing ``forbidden``, and return the run.
 
-    A device bug fails the check (naming ``mixed_devices`` when the code mixes
+    A device bug, or a forbidden call, fails the check (naming ``mixed_devices`` when the code mixes
     devices); an inconclusive run is noted in ``report`` and returns None.
     """
-    run = run_on_simulated_cuda(function, args, where=f"{report.call} on a simulated GPU")
+    run = run_on_simulated_cuda(function, args, where=f"{report.call} on a simulated GPU", forbidden=forbidden)
     if run.problem:
         mistake = mixed_devices if mixed_devices and "mixes devices" in run.problem else None
         Failure(
@@ -309,9 +313,9 @@ def run_simulated(function, args: list, report: Report, mixed_devices: Mistake |
     return run
 
 
-def _check_simulated(student, arguments, report: Report, outputs) -> None:
+def _check_simulated(student, arguments, report: Report, outputs, forbidden=None) -> None:
     args = materialize(arguments, "cpu")
-    run = run_simulated(student, list(args.values()), report)
+    run = run_simulated(student, list(args.values()), report, forbidden=forbidden)
     if run is None:
         return
     parts = run.result if outputs and isinstance(run.result, (tuple, list)) else [run.result]

@@ -34,7 +34,7 @@ from torch._subclasses.fake_tensor import (
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
-from .calling import call_student
+from .calling import ForbiddenCall, call_student
 
 SIMULATED_CUDA = "cuda (simulated)"
 
@@ -144,8 +144,8 @@ def _fake_to(func, args, kwargs):
     return torch.empty_like(tensor, device=device, dtype=dtype)
 
 
-def run_on_simulated_cuda(function, args: list, where: str = "") -> SimulatedRun:
-    """Call ``function(*args)`` with every tensor argument moved to fake CUDA.
+def run_on_simulated_cuda(function, args: list, where: str = "", forbidden=None) -> SimulatedRun:
+    """Call ``function(*args)`` with every tensor argument moved to fake CUDA, refusing ``forbidden``.
 
     Autograd stays off: recording a graph for a CUDA tensor needs the CUDA
     runtime, and a CPU-only build aborts the whole process without it.
@@ -158,7 +158,7 @@ def run_on_simulated_cuda(function, args: list, where: str = "") -> SimulatedRun
             else a
             for a in args
         ]
-    called = call_student(function, fake_args, where=where, copy=False,
+    called = call_student(function, fake_args, where=where, copy=False, forbidden=forbidden,
                           within=(mode, _WithoutCudaKernels(), torch.no_grad()))
     if called.error is None:
         return SimulatedRun(result=called.value)
@@ -167,6 +167,8 @@ def run_on_simulated_cuda(function, args: list, where: str = "") -> SimulatedRun
 
 def _verdict(error: BaseException) -> SimulatedRun:
     """What an exception raised on fake CUDA tensors says about the code's devices."""
+    if isinstance(error, ForbiddenCall):  # on a GPU, F.dropout reaches a kernel that the CPU never calls
+        return SimulatedRun(problem=str(error))
     if isinstance(error, FakeTensorDeviceMismatchError):
         return SimulatedRun(
             problem="it mixes devices: "

@@ -52,5 +52,5 @@ class Operation:
         """Check that ``student`` raises on ``error``'s arguments, as the reference does."""
         return check_raises(
             student, self.make_arguments(**error.arguments), error.exception, name=self.name,
-            when=error.when, devices=devices,
+            when=error.when, devices=devices, forbidden=self.forbidden,
         )
