@@ -59,6 +59,8 @@ class TrustedNotebook:
             if is_import_cell(cell):
                 exec(compile(cell.source, "<imports>", "exec"), self.namespace)  # noqa: S102 - the course's own cell
         self.done: set[str] = set()
+        self.answers = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code"
+                                 and cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def student_names(source: str, known) -> list[str]:
@@ -175,7 +177,7 @@ def serve(sock, notebooks: dict[str, Path], verdicts: Path, cell_timeout: float)
             wire.send(sock, {"op": "done"})
             continue
         notebook.done.add(cell)
-        session = Session(sock, time.monotonic() + cell_timeout + 5)
+        session = Session(sock, time.monotonic() + cell_timeout + 5, answers=notebook.answers)
         outputs = run_test(notebook.tests[cell], cell, notebook, session, cell_timeout)
         if session.broken:
             outputs = _without_report(outputs, session.broken)

@@ -29,6 +29,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensor
 
 from ..core import calling
+from ..core.forbidden import forbidden_in_source
 from . import wire
 
 # What the exceptions raised in the kernel are rebuilt as, by name; any other name becomes a
@@ -52,8 +53,11 @@ class StudentError(Exception):
 class Session:
     """One test cell's conversation with the kernel: requests, their answers, the handles they made."""
 
-    def __init__(self, sock, deadline: float, limit: int = wire.MAX_MESSAGE_BYTES):
+    def __init__(self, sock, deadline: float, limit: int = wire.MAX_MESSAGE_BYTES, answers: str = ""):
+        """``answers`` is the source of the submission's answer cells, read for forbidden names."""
         self.sock = sock
+        self.answers = answers
+        self.found: dict[int, list[str]] = {}
         self.deadline = deadline
         self.limit = limit
         self.mirrors: dict[int, torch.nn.Module] = {}
@@ -91,15 +95,25 @@ class Session:
         return answer.read(reply.get("value"))
 
     def call(self, callee, args: tuple, kwargs: dict):
+        forbidden = calling.forbidden_now()
+        if forbidden:
+            # Read here, in the checker: a kernel whose stub was replaced refuses nothing.
+            if id(forbidden) not in self.found:
+                self.found[id(forbidden)] = forbidden_in_source(self.answers, forbidden)
+            if self.found[id(forbidden)]:
+                raise calling.ForbiddenCall(
+                    f"it calls {self.found[id(forbidden)][0]} (in the answer's code); the exercise is to implement "
+                    "it with elementary tensor operations.")
         codec = CheckerCodec(self)
         header = {"op": "call", "callee": codec.encode(callee), "args": codec.encode(tuple(args)),
-                  "kwargs": codec.encode(dict(kwargs)), "forbidden": _forbidden_reference(calling.forbidden_now()),
+                  "kwargs": codec.encode(dict(kwargs)), "forbidden": _forbidden_reference(forbidden),
                   "simulated": codec.fake, "grad": torch.is_grad_enabled() and any(t.requires_grad for t in codec.sent)}
         # The kernel draws random numbers as the checker's global generator would, and the checker's
         # generator goes on from where the kernel left it: torch.manual_seed before a call means what it
         # means in-process. (The checks seed it themselves before drawing anything of their own.)
-        codec.buffers.append(torch.get_rng_state().numpy().tobytes())
-        header["rng"] = len(codec.buffers) - 1
+        if not codec.fake:  # a simulated run draws no values
+            codec.buffers.append(torch.get_rng_state().numpy().tobytes())
+            header["rng"] = len(codec.buffers) - 1
         reply, answer = self.request(header, codec.buffers)
         answer.sent = codec.sent
         value = answer.read(reply.get("value"))

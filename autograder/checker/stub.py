@@ -122,11 +122,13 @@ class Kernel:
             within = [_WithoutCudaKernels(), torch.no_grad()] if simulated else [torch.enable_grad()] if request.get(
                 "grad") else []
             value = _student(lambda: callee(*args, **kwargs), forbidden, within)
-        answer = {"rng": torch.get_rng_state(), "value": value, "mirrors": {m: dict(self.mirrors[m].state_dict()) for m in codec.used_mirrors}}
+        answer = {"value": value, "mirrors": {m: dict(self.mirrors[m].state_dict()) for m in codec.used_mirrors}}
         answer["updates"] = [
             (i, t) for i, (t, old) in enumerate(zip(codec.tensors, before))
             if old is not None and (t.shape != old.shape or not torch.equal(t.detach(), old))
         ]
+        if not simulated:
+            answer["rng"] = torch.get_rng_state()
         inputs = [t for t in codec.tensors if t.requires_grad]
         if request.get("grad") and inputs:
             answer.update(graph=len(self.graphs) + 1, inputs=inputs, forbidden=forbidden)
