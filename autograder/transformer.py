@@ -38,7 +38,7 @@ from .core.mistakes import Mistake, Planted, catch
 
 def _positional_encoding(length, d_model, dtype=torch.float32, *, swapped=False, concatenated=False,
                          exponent_without_two=False, index_not_halved=False, exponent_from_column=False,
-                         positions_from_one=False):
+                         frequency_inverted=False, positions_from_one=False):
     """The (length, d_model) encoding of Vaswani et al., with switches that each plant one mistake."""
     position = torch.arange(length, dtype=torch.float64)[:, None]  # (L, 1)
     if positions_from_one:
@@ -53,7 +53,7 @@ def _positional_encoding(length, d_model, dtype=torch.float32, *, swapped=False,
         exponent = column / d_model
     else:
         exponent = 2 * pair / d_model
-    angle = position / 10000.0 ** exponent  # (L, D)
+    angle = position * 10000.0 ** exponent if frequency_inverted else position / 10000.0 ** exponent  # (L, D)
     sine = column % 2 == (1 if swapped else 0)
     encoding = torch.where(sine, angle.sin(), angle.cos())
     if concatenated:  # every pair's sine first, then every pair's cosine
@@ -88,6 +88,12 @@ EXPONENT_FROM_COLUMN = Mistake(
     "the cosine in column 2i+1 gets its own frequency, 1 / 10000^((2i+1)/d_model): the exponent is taken from "
     "the column index. A sine and its cosine share the frequency of their pair, 1 / 10000^(2i/d_model).",
 )
+FREQUENCY_INVERTED = Mistake(
+    "transformer.frequency_inverted",
+    "the positions are multiplied by 10000^(2i/d_model) instead of divided by it. The frequencies are "
+    "1 / 10000^(2i/d_model): 1 for the first pair, ever lower after it, so that the wavelengths grow from 2π "
+    "to 10000 * 2π.",
+)
 POSITIONS_FROM_ONE = Mistake(
     "transformer.positions_from_one",
     "the positions are counted from 1: the first position is p = 0, whose encoding is 0 in the sine columns "
@@ -107,6 +113,7 @@ ENCODING_MISTAKES = (
     _planted(_positional_encoding, EXPONENT_WITHOUT_TWO, _ENCODING_TEST, exponent_without_two=True),
     _planted(_positional_encoding, INDEX_NOT_HALVED, _ENCODING_TEST, index_not_halved=True),
     _planted(_positional_encoding, EXPONENT_FROM_COLUMN, _ENCODING_TEST, exponent_from_column=True),
+    _planted(_positional_encoding, FREQUENCY_INVERTED, _ENCODING_TEST, frequency_inverted=True),
     _planted(_positional_encoding, POSITIONS_FROM_ONE, _ENCODING_TEST, positions_from_one=True),
 )
 ENCODING_NAME = "sinusoidal_positional_encoding"
@@ -174,13 +181,16 @@ def _encoder_layer(layer, x, src_mask=None, src_key_padding_mask=None, *, residu
     return x
 
 
-def _layer_planting(**switch) -> type:
-    """A module with nn.TransformerEncoderLayer's parameters whose forward plants the mistakes ``switch`` names."""
+def _layer_planting(attention_batch_first=True, **switch) -> type:
+    """A module with nn.TransformerEncoderLayer's parameters that plants the mistakes ``switch`` names.
+
+    ``attention_batch_first=False`` builds the self-attention as nn.MultiheadAttention's default does.
+    """
 
     class PlantedEncoderLayer(nn.Module):
         def __init__(self, d_model, nhead, dim_feedforward, dropout=0.0, norm_first=False, batch_first=True):
             super().__init__()
-            self.self_attn = nn.MultiheadAttention(d_model, nhead, batch_first=True)
+            self.self_attn = nn.MultiheadAttention(d_model, nhead, batch_first=attention_batch_first)
             self.linear1 = nn.Linear(d_model, dim_feedforward)
             self.linear2 = nn.Linear(dim_feedforward, d_model)
             self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
@@ -234,6 +244,12 @@ ONE_NORM = Mistake(
     "norm1 normalizes around both sublayers: norm1 belongs to the self-attention block and norm2 to the "
     "feed-forward block, each with its own weight and bias.",
 )
+ATTENTION_NOT_BATCH_FIRST = Mistake(
+    "transformer.attention_not_batch_first",
+    "the self-attention reads src as (L, B, d_model): nn.MultiheadAttention(d_model, nhead) expects the "
+    "sequence first unless it is built with batch_first=True, so it attends across the batch instead of "
+    "along each sequence. Build it as nn.MultiheadAttention(d_model, nhead, batch_first=True).",
+)
 DROPOUT_IN_EVAL = Mistake(
     "transformer.dropout_in_eval",
     "dropout is applied in evaluation mode: after .eval() the output changes from call to call. Use "
@@ -261,6 +277,7 @@ LAYER_MISTAKES = (
     _planted_layer(MISSING_RESIDUAL, _POST_LN, _PRE_LN, no_attention_residual=True),
     _planted_layer(MISSING_RESIDUAL, _POST_LN, _PRE_LN, no_feed_forward_residual=True),
     _planted_layer(ONE_NORM, _POST_LN, _PRE_LN, one_norm=True),
+    _planted_layer(ATTENTION_NOT_BATCH_FIRST, _POST_LN, _PRE_LN, attention_batch_first=False),
     _planted_layer(DROPOUT_IN_EVAL, catch("check_transformer_encoder_layer_eval"), dropout_in_eval=True),
 )
 
