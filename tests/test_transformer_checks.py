@@ -155,6 +155,20 @@ def test_a_layer_built_on_pytorchs_own_is_refused():
         check_transformer_encoder_layer_state_dict(Subclass)
 
 
+def test_a_layer_that_calls_pytorchs_fused_encoder_layer_is_refused():
+    class Fused(EncoderLayer):
+        def forward(self, src, src_mask=None, src_key_padding_mask=None):
+            attention = self.self_attn
+            return torch._transformer_encoder_layer_fwd(
+                src, attention.embed_dim, attention.num_heads, attention.in_proj_weight, attention.in_proj_bias,
+                attention.out_proj.weight, attention.out_proj.bias, False, self.norm_first, self.norm1.eps,
+                self.norm1.weight, self.norm1.bias, self.norm2.weight, self.norm2.bias, self.linear1.weight,
+                self.linear1.bias, self.linear2.weight, self.linear2.bias, None, None)
+
+    with pytest.raises(AssertionError, match="it calls torch._transformer_encoder_layer_fwd; the exercise is"):
+        check_transformer_encoder_layer(Fused)
+
+
 def test_the_state_dict_check_passes_a_correct_layer_and_names_what_is_missing():
     report = check_transformer_encoder_layer_state_dict(EncoderLayer)
     assert report.devices == ["cpu"] and report.call == "EncoderLayer(8, 2, 16).load_state_dict(...)"
