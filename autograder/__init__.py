@@ -16,7 +16,7 @@ _EXPORTS = {
     "Tolerance": "core.tolerances", "tolerance_for": "core.tolerances",
 }
 EXERCISES = ("attention", "batch_norm", "batch_norm_backward", "dropout", "early_stopping", "feature_scaling",
-             "normalization_layers", "penalties")
+             "normalization_layers", "penalties", "transformer")
 
 
 def __getattr__(name: str):

@@ -121,6 +121,9 @@ CORRECT = {
     "check_group_norm": "group_norm",
     "check_instance_norm": "instance_norm",
     "check_rms_norm": "rms_norm",
+    "check_sinusoidal_positional_encoding": "sinusoidal_positional_encoding",
+    "check_transformer_encoder_layer": "TransformerEncoderLayer",
+    "check_transformer_encoder_layer_eval": "TransformerEncoderLayer",
     "check_early_stopping": "EarlyStopping",
     "check_early_stopping_rejects_mode": "EarlyStopping",
     # The penalty checks take the kind ("l1" or "l2") first.

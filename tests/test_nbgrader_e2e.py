@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from conftest import ROOT
 from helpers import solution_code, submission
 
 pytestmark = pytest.mark.slow
@@ -44,41 +45,41 @@ def written_answers(course, assignment) -> dict[str, float]:
             if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade")}
 
 
-def test_every_solution_scores_full_marks_and_every_blank_zero(course_copy):
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_solution_scores_full_marks_and_every_blank_zero(course_copy, assignment):
     course = course_copy
-    assignments = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
-    run([sys.executable, "-m", "autograder", "generate"], course)
-    for assignment in assignments:
-        answers = {}
-        for source in (course / "solutions" / assignment).glob("*.ipynb"):
-            answers.update(solution_code(source))
-        submit(course, "solution", answers, assignment)
-        submit(course, "blank", {}, assignment)
-        run([sys.executable, "-m", "autograder", "grade", assignment], course)
+    run([sys.executable, "-m", "autograder", "generate", assignment], course)
+    answers = {}
+    for source in (course / "solutions" / assignment).glob("*.ipynb"):
+        answers.update(solution_code(source))
+    submit(course, "solution", answers, assignment)
+    submit(course, "blank", {}, assignment)
+    run([sys.executable, "-m", "autograder", "grade", assignment], course)
     scores = read_scores(course)
-    for assignment in assignments:
-        solution, blank = scores[(assignment, "solution")], scores[(assignment, "blank")]
-        by_hand = sum(written_answers(course, assignment).values())
-        # Every automatic point, questions included; the written answers wait for the instructor.
-        assert solution[1] > by_hand > 0 and solution == (solution[1] - by_hand, solution[1]), (assignment, solution)
-        assert blank == (0.0, blank[1]), (assignment, blank)
+    solution, blank = scores[(assignment, "solution")], scores[(assignment, "blank")]
+    by_hand = sum(written_answers(course, assignment).values())
+    # Every automatic point, questions included; the written answers wait for the instructor.
+    assert solution[1] > by_hand > 0 and solution == (solution[1] - by_hand, solution[1]), (assignment, solution)
+    assert blank == (0.0, blank[1]), (assignment, blank)
 
     # The instructor grades the written answers by their rubric; the model answers earn every point.
     with Gradebook("sqlite:///" + str(course / "grading" / "gradebook.db")) as gradebook:
-        for assignment in assignments:
-            pending = {student: [grade for notebook in gradebook.find_submission(assignment, student).notebooks
-                                 for grade in notebook.grades if grade.needs_manual_grade]
-                       for student in ("solution", "blank")}
-            # Unanswered cells score 0 by themselves, so only the solution's written answers wait.
-            assert pending["blank"] == [], assignment
-            assert {grade.name for grade in pending["solution"]} == set(written_answers(course, assignment))
-            for grade in pending["solution"]:
-                grade.manual_score = grade.max_score
-                grade.needs_manual_grade = False
-            gradebook.db.commit()
-            solution = gradebook.find_submission(assignment, "solution")
-            assert solution.score == solution.max_score, assignment
-            assert gradebook.find_submission(assignment, "blank").score == 0, assignment
+        pending = {student: [grade for notebook in gradebook.find_submission(assignment, student).notebooks
+                             for grade in notebook.grades if grade.needs_manual_grade]
+                   for student in ("solution", "blank")}
+        # Unanswered cells score 0 by themselves, so only the solution's written answers wait.
+        assert pending["blank"] == [], assignment
+        assert {grade.name for grade in pending["solution"]} == set(written_answers(course, assignment))
+        for grade in pending["solution"]:
+            grade.manual_score = grade.max_score
+            grade.needs_manual_grade = False
+        gradebook.db.commit()
+        solution = gradebook.find_submission(assignment, "solution")
+        assert solution.score == solution.max_score, assignment
+        assert gradebook.find_submission(assignment, "blank").score == 0, assignment
 
 
 def test_stock_nbgrader_grades_a_mistake_and_hides_hidden_tests(course_copy):
