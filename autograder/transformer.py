@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import integrity
-from .core.calling import call_student, materialize
+from .core.calling import call_student, functional_call, materialize, module_classes
 from .core.checks import Report, check, check_against_reference, fail_diagnosed
 from .core.compare import OUTPUT, compare, describe_wrong_type
 from .core.devices import available_devices
@@ -290,7 +290,7 @@ MISTAKES: tuple[Planted, ...] = ENCODING_MISTAKES + LAYER_MISTAKES
 def _forward(module, src, *parameters_and_masks):
     """Run ``module`` on ``src`` with the given tensors as its parameters (gradients flow to them)."""
     *parameters, src_mask, src_key_padding_mask = parameters_and_masks
-    return torch.func.functional_call(
+    return functional_call(
         module, dict(zip(STATE_DICT_KEYS, parameters)), (src,),
         {"src_mask": src_mask, "src_key_padding_mask": src_key_padding_mask},
     )
@@ -350,10 +350,9 @@ def _build(module_class, d_model, nhead, dim_feedforward, *, dropout=0.0, norm_f
 
 def _require_own_layer(module, built: str) -> None:
     """Fail a module that is, or contains, one of PyTorch's whole encoder layers."""
-    kinds = call_student(lambda: [type(m) for m in module.modules()], (), where=f"{built}.modules()",
-                         copy=False).result()
+    classes = call_student(lambda: module_classes(module), (), where=f"{built}.modules()", copy=False).result()
     used = [whole.__name__ for whole in WHOLE_LAYERS
-            if any(isinstance(kind, type) and issubclass(kind, whole) for kind in kinds)]
+            if any(f"{whole.__module__}.{whole.__qualname__}" in bases for bases in classes)]
     if used:
         Failure(built, summary=f"it is built on nn.{used[0]}; the exercise is to write the layer from "
                 "nn.MultiheadAttention, nn.Linear and nn.LayerNorm.").fail()

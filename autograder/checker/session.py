@@ -151,6 +151,9 @@ class Remote:
     def __functional_call__(self, parameters: dict, args: tuple, kwargs: dict):
         return self._session.call(Builtin("torch.func.functional_call"), (self, parameters, args, kwargs), {})
 
+    def __module_classes__(self):
+        return self._session.call(Builtin("module_classes"), (self,), {})
+
     def __getattr__(self, name: str):
         if name in ("__name__", "__qualname__"):
             return self._name

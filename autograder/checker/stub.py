@@ -23,11 +23,11 @@ import socket
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from ..core.calling import call_student
+from ..core.calling import call_student, module_classes
 from ..core.devices import _WithoutCudaKernels
 from . import CONNECTION, wire
 from .session import _set_rng_state
-BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "next": next, "iter": iter, "len": len}
+BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes}
 
 
 def serve(notebook: str, cell: str, namespace=None, connection: socket.socket | None = None) -> None:

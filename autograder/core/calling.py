@@ -209,6 +209,17 @@ def functional_call(module, parameters: Mapping, args: tuple, kwargs: Mapping):
     return torch.func.functional_call(module, dict(parameters), tuple(args), dict(kwargs))
 
 
+def module_classes(module) -> list[list[str]]:
+    """For each of ``module.modules()``, the qualified names of its class and of that class's bases.
+
+    Also for a proxy of a student's module in another process, which offers ``__module_classes__``.
+    """
+    elsewhere = getattr(type(module), "__module_classes__", None)
+    if elsewhere is not None:
+        return elsewhere(module)
+    return [[f"{kind.__module__}.{kind.__qualname__}" for kind in type(m).__mro__] for m in module.modules()]
+
+
 def forbidden_now():
     """The forbidden functions of the student call in progress (None outside one)."""
     return _FORBIDDEN_NOW.get()
