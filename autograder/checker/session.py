@@ -358,10 +358,9 @@ def _rebuild(error) -> BaseException:
         from torch._subclasses import fake_tensor
 
         kind = getattr(fake_tensor, name)
-        try:
-            return kind(message)
-        except TypeError:
-            return kind(message, None)
+        error = kind.__new__(kind)  # their constructors want the operator; the verdict reads the message
+        error.args = (message,)
+        return error
     kind = getattr(builtins, name, None)
     if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == "builtins":
         return kind(message)
