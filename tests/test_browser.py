@@ -44,6 +44,7 @@ EXERCISES = {
     "book/normalization/normalization_layers": ["normalization_layers"],
     "book/regularization/regularization": ["regularization"],
     "book/attention/self_attention": ["attention"],
+    "book/attention/transformer": ["transformer"],
 }
 REFERENCE_PAGES = {"book/conventions", "book/glossary"}
 BLOCKING_IMPACTS = {"serious", "critical"}
