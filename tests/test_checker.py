@@ -103,9 +103,20 @@ def test_every_named_mistake_is_named_through_the_checker():
 # --- a hostile kernel ----------------------------------------------------------------
 
 
+_OPEN: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets():
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def _kernel(reply):
     """A socket whose other end answers the first request with ``reply(request, buffers)``: raw bytes."""
     checker, kernel = socket.socketpair()
+    _OPEN.append(checker)
 
     def play():
         try:
