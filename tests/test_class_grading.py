@@ -2,6 +2,7 @@
 
 import csv
 import os
+import json
 import re
 import shutil
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from adversarial import ASSIGNMENT, CASES, Context, write_submission
+from adversarial import ASSIGNMENT, CASES, FORGED, Context, write_submission
 from autograder.grading.pipeline import Limits, grade
 from conftest import ROOT
 from helpers import question_points
@@ -133,6 +134,30 @@ def test_the_batch_reports_why(graded_corpus):
     assert html.count("<img") == 2
     for student in ("infinite_loop", "os_exit", "segfault", "invalid_json"):
         assert f"<td>{student}</td>" in html
+
+
+FORGING = ("rewrites_later_cells", "replaces_showtraceback", "displays_fake_reports", "swaps_code_objects",
+           "patches_the_stub", "forges_the_stubs_answers")
+
+
+def test_the_verdicts_come_from_the_checker_not_the_kernel(graded_corpus):
+    # In the same batch as a correct answer, each submission that shows passes of its own from inside
+    # its kernel gets the checker's verdicts: its own display appears in no test, and no test passes.
+    course, outcomes, _ = graded_corpus
+    assert outcomes["solution"].score == outcomes["solution"].max_score - sum(QUESTIONS.values())
+    assert all(message == "" for test, message in outcomes["solution"].tests.items() if test not in QUESTIONS)
+    for name in FORGING:
+        assert outcomes[name].score == 0, name
+        autograded = course / "grading" / "autograded" / name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        notebook = nbformat.read(autograded, as_version=4)
+        tests = [cell for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")
+                 and not cell.metadata["nbgrader"].get("solution")]
+        assert tests and not any(FORGED in json.dumps(cell.outputs) for cell in tests), name
+    # Where the kernel still asked for the tests, they failed on the checker's comparison.
+    assert "differs from the reference" in " ".join(outcomes["displays_fake_reports"].tests.values())
+    assert "never asked the grader" in " ".join(outcomes["patches_the_stub"].tests.values())
+    # A stub of the submission's own answers with the input as the output: judged, and wrong.
+    assert "differs from the reference" in " ".join(outcomes["forges_the_stubs_answers"].tests.values())
 
 
 def test_no_hidden_test_line_appears_in_any_feedback(graded_corpus):

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import builtins
 import collections.abc
-import functools
 import sys
 import time
-import types
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
@@ -212,12 +210,6 @@ class CheckerCodec(wire.Codec):
             self.session.mirrors[key] = value
             state = {k: v.detach() for k, v in value.state_dict().items()}
             return {"t": "mirror", "id": key, "state": self.encode(state, depth + 1)}
-        if isinstance(value, functools.partial):
-            return {"t": "partial", "function": self.encode(value.func, depth + 1),
-                    "args": self.encode(tuple(value.args), depth + 1),
-                    "kwargs": self.encode(dict(value.keywords), depth + 1)}
-        if isinstance(value, types.FunctionType) and _trusted_name(value):
-            return {"t": "trusted", "name": _trusted_name(value)}
         if isinstance(value, collections.abc.Iterator):
             return {"t": "iter", "v": self.encode(list(value), depth + 1)}
         return super().other(value, depth)
@@ -313,15 +305,6 @@ def _load(module, state) -> None:
             new = state.get(name)
             if isinstance(new, torch.Tensor) and new.shape == tensor.shape:
                 tensor.copy_(new.to(tensor.dtype))
-
-
-def _trusted_name(function) -> str | None:
-    """``"autograder.attention:_forward"`` for a module-level function of the autograder, else None."""
-    module = getattr(function, "__module__", "") or ""
-    name = function.__qualname__
-    if module.startswith("autograder.") and "<" not in name and getattr(sys.modules.get(module), name, None) is function:
-        return f"{module}:{name}"
-    return None
 
 
 _FORBIDDEN_NAMES: dict[int, str] = {}

@@ -15,7 +15,6 @@ in its place: all it can send is data, which the checker judges.
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import os
 import socket
@@ -208,12 +207,6 @@ class KernelCodec(wire.Codec):
             if data.get("name") not in BUILTINS:
                 raise wire.WireError("an unknown builtin")
             return BUILTINS[data["name"]]
-        if kind == "trusted":
-            return _resolve(data.get("name"))
-        if kind == "partial":
-            return functools.partial(self.decode(data.get("function"), depth + 1),
-                                     *self.decode(data.get("args"), depth + 1),
-                                     **self.decode(data.get("kwargs"), depth + 1))
         if kind == "mirror":
             return self._mirror(data, depth)
         raise wire.WireError(f"a value of kind {kind!r} cannot be read here")
