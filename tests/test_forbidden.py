@@ -286,6 +286,8 @@ OWN_CODE = [
     (attention.ATTENTION_FORBIDDEN, "weights = torch.softmax(scores.masked_fill(mask, float('-inf')), dim=-1)\n"),
     # A Transformer block may use nn.MultiheadAttention: the attention exercise forbids its functional parts only.
     (attention.ATTENTION_FORBIDDEN, "attention = nn.MultiheadAttention(8, 2, batch_first=True)\n"),
+    # Replacing PyTorch's function calls nothing: the checks' references were taken before it ran.
+    (batch_norm.FORBIDDEN, "F.batch_norm = lambda input, *args, **kwargs: input.clone()\ndel torch.batch_norm\n"),
 ]
 
 

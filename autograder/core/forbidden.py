@@ -93,7 +93,7 @@ def forbidden_in_source(source: str, forbidden: Mapping) -> list[str]:
     mentions = []  # (line, column, identifier, whether it is named as an aten operator)
 
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in names:
+        if isinstance(node, ast.Attribute) and node.attr in names and isinstance(node.ctx, ast.Load):
             if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
                 aten = isinstance(node.value, ast.Attribute) and node.value.attr == "aten"
                 mentions.append((node.lineno, node.col_offset, node.attr, aten))

@@ -72,6 +72,7 @@ class Executor:
             shutil.copy(work / name, checking / name)
             notebook = nbformat.read(work / name, as_version=4)
             hand_to_checker(notebook, name)
+            (work / name).unlink()  # nbgrader leaves the sanitized notebook read-only
             nbformat.write(notebook, work / name)
         stopped, runner_stopped = None, {}
         dropped = []
