@@ -322,8 +322,15 @@ def check_penalty_of_model(student, kind: str) -> Report:
         where = f"{name}({what})"
         penalized = list(parameters())
         model.zero_grad(set_to_none=True)
+        # The reference and the gradients it implies, from the weights before the call: a penalty
+        # that changes them must not be judged against what it left.
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        expected = penalty([before[n] for n, p in model.named_parameters() if any(p is q for q in penalized)], kind)
         result = _call(student, parameters(), where)
-        expected = penalty(penalized, kind)
+        changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
+        if changed:
+            Failure(where, summary=f"it changed {changed[0]} in place; a penalty reads the weights and changes "
+                    "none of them.").fail()
         _fail_if_iterated_twice(student, result, penalized, kind, where)
         _fail_if_not_differentiable(result, True, where)
         if not isinstance(result, torch.Tensor) or result.shape != ():
@@ -340,7 +347,7 @@ def check_penalty_of_model(student, kind: str) -> Report:
                 if p.grad is not None and bool(p.grad.ne(0).any()):
                     Failure(where, summary=f"{n} is not in the iterable, but its gradient is not zero.").fail()
                 continue
-            wanted = (p.sign() if kind == "l1" else 2 * p).detach()
+            wanted = before[n].sign() if kind == "l1" else 2 * before[n]
             if p.grad is None or not torch.allclose(p.grad, wanted, rtol=1e-5, atol=1e-6):
                 rule = "sign(w)" if kind == "l1" else "2w"
                 Failure(where, summary=f"after .backward(), {n}.grad is not the gradient of the penalty, {rule}."

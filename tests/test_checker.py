@@ -141,18 +141,38 @@ def _message(header: dict, buffers=()) -> bytes:
             + b"".join(struct.pack("!Q", len(b)) + b for b in buffers))
 
 
+def _framed(head: bytes) -> bytes:
+    import struct
+
+    return struct.pack("!II", len(head), 0) + head
+
+
+def _tensor(shape, **more):
+    return {"t": "tensor", "b": 0, "dtype": "float32", "shape": shape, "device": "cpu", **more}
+
+
 HOSTILE = {
     "malformed JSON": lambda r, b: b"\x00\x00\x00\x05\x00\x00\x00\x00{oops",
     "a header over the limit": lambda r, b: b"\x7f\xff\xff\xff\x00\x00\x00\x00",
-    "a buffer over the limit": lambda r, b: _message({"value": None})[:-0 or None].replace(
+    "a buffer over the limit": lambda r, b: _message({"value": None, "seq": r["seq"]}).replace(
         b"\x00\x00\x00\x00{", b"\x00\x00\x00\x01{", 1) + (2**40).to_bytes(8, "big"),
+    "nesting too deep for the parser": lambda r, b: _framed(
+        b'{"seq": %d, "value": ' % r["seq"] + b"[" * 100_000 + b"]" * 100_000 + b"}"),
     "data that does not match its shape": lambda r, b: _message(
-        {"value": {"t": "tensor", "b": 0, "dtype": "float32", "shape": [1000], "device": "cpu"}}, [b"1234"]),
-    "an unknown dtype": lambda r, b: _message(
-        {"value": {"t": "tensor", "b": 0, "dtype": "object", "shape": [1], "device": "cpu"}}, [b"1234"]),
-    "a pickle": lambda r, b: _message({"value": {"t": "pickle", "v": "gASVAAAAAAAAAAB9lC4="}}),
-    "a value nested too deeply": lambda r, b: _message({"value": json.loads('{"t": "list", "v": [' * 40 + "1" + "]}" * 40)}),
-    "a reference to an argument it was not sent": lambda r, b: _message({"value": {"t": "arg", "i": 7}}),
+        {"value": _tensor([1000]), "seq": r["seq"]}, [b"1234"]),
+    "an unknown dtype": lambda r, b: _message({"value": _tensor([1], dtype="object"), "seq": r["seq"]}, [b"1234"]),
+    "one buffer behind two values": lambda r, b: _message(
+        {"value": {"t": "list", "v": [_tensor([1]), _tensor([1])]}, "seq": r["seq"]}, [b"1234"]),
+    "a tensor without data outside a simulated run": lambda r, b: _message(
+        {"value": _tensor([2**20], fake=True), "seq": r["seq"]}),
+    "a pickle": lambda r, b: _message({"value": {"t": "pickle", "v": "gASVAAAAAAAAAAB9lC4="}, "seq": r["seq"]}),
+    "a value nested too deeply": lambda r, b: _message(
+        {"value": json.loads('{"t": "list", "v": [' * 40 + "1" + "]}" * 40), "seq": r["seq"]}),
+    "a reference to an argument it was not sent": lambda r, b: _message({"value": {"t": "arg", "i": 7}, "seq": r["seq"]}),
+    "an in-place update that changes a shape": lambda r, b: _message(
+        {"value": None, "updates": {"t": "list", "v": [{"t": "tuple", "v": [0, _tensor([0, 3])]}]}, "seq": r["seq"]},
+        [b""]),
+    "an answer to another request": lambda r, b: _message({"value": None, "seq": r["seq"] + 1}),
     "no answer in time": lambda r, b: None,
     "a closed connection": lambda r, b: b"",
 }
@@ -180,16 +200,47 @@ def test_a_test_cell_whose_kernel_answers_garbage_fails_with_why(tmp_path):
 
 
 def test_an_exception_comes_back_by_name_and_an_unknown_one_is_no_builtin():
-    def raises(kind):
-        return lambda r, b: _message({"error": {"type": kind, "message": "nope"}})
+    def raises(kind, bases=()):
+        return lambda r, b: _message({"error": {"type": kind, "message": "nope", "bases": list(bases)}, "seq": r["seq"]})
 
     function = Remote(Session(_kernel(raises("ValueError")), time.monotonic() + 5), 1, "callable", "f")
     with pytest.raises(ValueError, match="nope"):
         function()
+    # The student's own, or NumPy's AxisError: still the ValueError it derives from.
+    function = Remote(Session(_kernel(raises("AxisError", ["ValueError", "IndexError", "Exception"])),
+                              time.monotonic() + 5), 1, "callable", "f")
+    with pytest.raises(ValueError) as raised:
+        function()
+    assert type(raised.value).__name__ == "AxisError"
     function = Remote(Session(_kernel(raises("SystemExit")), time.monotonic() + 5), 1, "callable", "f")
     with pytest.raises(Exception) as raised:  # not SystemExit: a name cannot stop the checker
         function()
     assert type(raised.value).__name__ == "SystemExit" and isinstance(raised.value, Exception)
+
+
+def _answers(reply):
+    return lambda r, b: _message(dict(reply, seq=r["seq"]))
+
+
+def test_an_output_that_carries_gradients_in_the_kernel_carries_them_here():
+    # As in-process: a backward pass that leaned on autograd shows in its output, even with no input to join.
+    function = Remote(Session(_kernel(lambda r, b: _message(
+        {"value": _tensor([1], grad=True), "seq": r["seq"]}, [b"\x00\x00\x80?"])), time.monotonic() + 5),
+        1, "callable", "f")
+    output = function(torch.ones(1))
+    assert output.requires_grad and output.tolist() == [1.0]
+
+
+def test_an_array_changed_in_place_in_the_kernel_changes_here_too():
+    import numpy as np
+
+    array = np.zeros(3)
+    update = {"t": "list", "v": [{"t": "tuple", "v": [0, {"t": "ndarray", "b": 1, "dtype": "float64", "shape": [3]}]}]}
+    function = Remote(Session(_kernel(lambda r, b: _message(
+        {"value": None, "updates": update, "seq": r["seq"]}, [b"", np.ones(3).tobytes()])), time.monotonic() + 5),
+        1, "callable", "f")
+    function(array)
+    assert array.tolist() == [1.0, 1.0, 1.0]
 
 
 def test_the_student_names_of_a_test_cell_are_those_it_reads_but_does_not_define():

@@ -31,7 +31,7 @@ import nbformat
 
 from ..core.checks import collect_reports
 from . import wire
-from .session import Interrupted, Session
+from .session import Interrupted, Remote, Session
 from .verdicts import is_test_cell
 
 
@@ -48,19 +48,42 @@ def is_import_cell(cell) -> bool:
 
 
 class TrustedNotebook:
-    """A notebook's test cells and imports, read from the grader's copy, never from the sandbox."""
+    """A notebook's test cells and imports, read from the grader's copies, never from the sandbox.
 
-    def __init__(self, path: Path):
+    ``path`` is the sanitized submission (nbgrader restored its tests from the gradebook);
+    the imports come from ``release``, the notebook the course released, when given.
+    """
+
+    def __init__(self, path: Path, release: Path | None = None):
         notebook = nbformat.read(path, as_version=4)
         self.tests = {cell.metadata["nbgrader"]["grade_id"]: cell.source
                       for cell in notebook.cells if is_test_cell(cell)}
         self.namespace = {"__name__": "__checker__", "__builtins__": builtins}
-        for cell in notebook.cells:
+        for cell in (nbformat.read(release, as_version=4) if release else notebook).cells:
             if is_import_cell(cell):
                 exec(compile(cell.source, "<imports>", "exec"), self.namespace)  # noqa: S102 - the course's own cell
         self.done: set[str] = set()
-        self.answers = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code"
-                                 and cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+        self.answers = [cell.source for cell in notebook.cells if cell.cell_type == "code"
+                        and cell.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        self.defined = defined_names(self.answers)
+
+
+def defined_names(sources: list[str]) -> set[str]:
+    """The names the answer cells define: the only ones a test cell takes from the kernel."""
+    names = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):  # a cell that does not parse defines nothing
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                names.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.alias):
+                names.add((node.asname or node.name).split(".")[0])
+    return names
 
 
 def student_names(source: str, known) -> list[str]:
@@ -116,6 +139,8 @@ def run_test(source: str, cell: str, notebook: TrustedNotebook, session: Session
     with collect_reports() as shown, contextlib.redirect_stdout(stdout):
         try:
             for name in student_names(source, namespace):
+                if name not in notebook.defined:
+                    continue  # not the student's: the cell raises NameError, and the test is seen to be broken
                 try:
                     namespace[name] = session.lookup(name)
                     resolved.append(name)
@@ -132,15 +157,27 @@ def run_test(source: str, cell: str, notebook: TrustedNotebook, session: Session
             namespace.pop("globals", None)
             for name in resolved:
                 namespace.pop(name, None)
+            for name in [n for n, value in namespace.items() if isinstance(value, Remote)]:
+                del namespace[name]  # a proxy the cell kept: its conversation is over
     if stdout.getvalue():
-        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=stdout.getvalue()))
+        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=_capped(stdout.getvalue())))
     for report in shown:
         outputs.append(nbformat.v4.new_output("display_data", data={"text/plain": report}))
     if error:
         ename, evalue, lines = error
+        evalue = _capped(evalue)
         outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                               traceback=lines + [f"{ename}: {evalue}"]))
     return outputs
+
+
+MAX_OUTPUT_CHARACTERS = 20_000  # what the kernel sends may end up in a message: no more than this of it
+
+
+def _capped(text: str) -> str:
+    if len(text) <= MAX_OUTPUT_CHARACTERS:
+        return text
+    return text[:MAX_OUTPUT_CHARACTERS] + f" ... ({len(text) - MAX_OUTPUT_CHARACTERS} more characters)"
 
 
 def _cell_lines(exception: BaseException, cell: str, source: str) -> list[str]:
@@ -153,12 +190,15 @@ def _cell_lines(exception: BaseException, cell: str, source: str) -> list[str]:
     return ["Traceback (most recent call last):"] + quoted[-1:] if quoted else []
 
 
-def serve(sock, notebooks: dict[str, Path], verdicts: Path, cell_timeout: float) -> None:
+def serve(sock, notebooks: dict[str, Path], verdicts: Path, cell_timeout: float,
+          releases: dict[str, Path] | None = None) -> None:
     """Answer the kernel's requests for tests until the sandbox closes its end of ``sock``.
 
-    ``notebooks`` maps each notebook's file name to the grader's sanitized copy; the
-    outputs of each test that ran are written to ``verdicts`` as they come.
+    ``notebooks`` maps each notebook's file name to the grader's sanitized copy, and
+    ``releases`` to the released notebook whose imports the tests run with; the outputs
+    of each test that ran are written to ``verdicts`` as they come.
     """
+    releases = releases or {}
     trusted: dict[str, TrustedNotebook] = {}
     results: dict = {"notebooks": {}, "protocol": {"requests": 0, "seconds": 0.0, "tests": 0}}
     while True:
@@ -167,11 +207,12 @@ def serve(sock, notebooks: dict[str, Path], verdicts: Path, cell_timeout: float)
         except wire.WireError:
             return  # the sandbox is gone
         name, cell = request.get("notebook"), request.get("cell")
-        if request.get("op") != "test" or name not in notebooks:
+        if request.get("op") != "test" or not isinstance(name, str) or not isinstance(cell, str) \
+                or name not in notebooks:
             wire.send(sock, {"op": "done"})
             continue
         if name not in trusted:
-            trusted[name] = TrustedNotebook(notebooks[name])
+            trusted[name] = TrustedNotebook(notebooks[name], releases.get(name))
         notebook = trusted[name]
         if cell not in notebook.tests or cell in notebook.done:  # not a test, or one that already ran
             wire.send(sock, {"op": "done"})

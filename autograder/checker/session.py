@@ -23,6 +23,7 @@ import collections.abc
 import sys
 import time
 
+import numpy as np
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 
@@ -32,6 +33,7 @@ from . import wire
 
 # What the exceptions raised in the kernel are rebuilt as, by name; any other name becomes a
 # ``StudentError`` subclass of that name, which no check expects.
+DTYPE_CAN_GRAD = {name: dtype.is_floating_point or dtype.is_complex for name, dtype in wire.DTYPES.items()}
 _FAKE_TENSOR_ERRORS = ("DataDependentOutputException", "DynamicOutputShapeException",
                        "FakeTensorDeviceMismatchError", "UnsupportedOperatorException")
 
@@ -51,8 +53,8 @@ class StudentError(Exception):
 class Session:
     """One test cell's conversation with the kernel: requests, their answers, the handles they made."""
 
-    def __init__(self, sock, deadline: float, limit: int = wire.MAX_MESSAGE_BYTES, answers: str = ""):
-        """``answers`` is the source of the submission's answer cells, read for forbidden names."""
+    def __init__(self, sock, deadline: float, limit: int = wire.MAX_MESSAGE_BYTES, answers: list[str] = ()):
+        """``answers`` are the sources of the submission's answer cells, read for forbidden names."""
         self.sock = sock
         self.answers = answers
         self.found: dict[int, list[str]] = {}
@@ -63,23 +65,28 @@ class Session:
         self.requests = 0
         self.seconds = 0.0  # time spent waiting on the wire and the kernel, for the benchmark
 
-    def request(self, header: dict, buffers: list[bytes]) -> tuple[dict, "CheckerCodec"]:
+    def request(self, header: dict, buffers: list[bytes], simulated: bool = False) -> tuple[dict, "CheckerCodec"]:
         if self.broken:
             raise RemoteFailure(self.broken)
         start = time.perf_counter()
+        self.requests += 1
+        header["seq"] = self.requests  # an answer must name the request it answers
         try:
             wire.send(self.sock, header, buffers)
             reply, received = wire.receive(self.sock, max(0.0, self.deadline - time.monotonic()), self.limit)
-        except (wire.WireError, OSError) as error:
+            if reply.get("seq") != self.requests:
+                raise wire.WireError("an answer to another request")
+        except Exception as error:  # noqa: BLE001 - whatever went wrong, this conversation is over
             self.broken = f"the kernel's answer was refused: {error}"
             raise RemoteFailure(self.broken) from None
         finally:
-            self.requests += 1
             self.seconds += time.perf_counter() - start
         error = reply.get("error")
         if error is not None:
             raise _rebuild(error)
-        return reply, CheckerCodec(self, received)
+        answer = CheckerCodec(self, received)
+        answer.fake_allowed = simulated
+        return reply, answer
 
     # the operations
 
@@ -97,7 +104,8 @@ class Session:
         if forbidden:
             # Read here, in the checker: a kernel whose stub was replaced refuses nothing.
             if id(forbidden) not in self.found:
-                self.found[id(forbidden)] = forbidden_in_source(self.answers, forbidden)
+                self.found[id(forbidden)] = [name for source in self.answers
+                                             for name in forbidden_in_source(source, forbidden)]
             if self.found[id(forbidden)]:
                 raise calling.ForbiddenCall(
                     f"it calls {self.found[id(forbidden)][0]} (in the answer's code); the exercise is to implement "
@@ -105,24 +113,35 @@ class Session:
         codec = CheckerCodec(self)
         header = {"op": "call", "callee": codec.encode(callee), "args": codec.encode(tuple(args)),
                   "kwargs": codec.encode(dict(kwargs)), "forbidden": _forbidden_reference(forbidden),
-                  "simulated": codec.fake, "grad": torch.is_grad_enabled() and any(t.requires_grad for t in codec.sent)}
+                  "simulated": codec.fake,
+                  "grad": torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
+                                                          for t in codec.sent)}
         # The kernel draws random numbers as the checker's global generator would, and the checker's
         # generator goes on from where the kernel left it: torch.manual_seed before a call means what it
         # means in-process. (The checks seed it themselves before drawing anything of their own.)
         if not codec.fake:  # a simulated run draws no values
             codec.buffers.append(torch.get_rng_state().numpy().tobytes())
             header["rng"] = len(codec.buffers) - 1
-        reply, answer = self.request(header, codec.buffers)
+        reply, answer = self.request(header, codec.buffers, simulated=codec.fake)
         answer.sent = codec.sent
         value = answer.read(reply.get("value"))
-        for update in answer.read(reply.get("updates")) or ():
-            _update(codec.sent, update)
-        for key, state in (answer.read(reply.get("mirrors")) or {}).items():
-            _load(self.mirrors.get(key), state)
+        updates = answer.read(reply.get("updates")) or ()
+        mirrors = answer.read(reply.get("mirrors")) or {}
+        try:
+            for update in updates:
+                _update(codec.sent, update)
+            for key, state in mirrors.items():
+                _load(self.mirrors.get(key), state)
+        except RemoteFailure as failure:
+            self.broken = str(failure)
+            raise
         _set_rng_state(answer.buffers, reply.get("rng"))
-        inputs = [t for t in codec.sent if t.requires_grad]
+        inputs = [t for t in codec.sent if isinstance(t, torch.Tensor) and t.requires_grad]
         if reply.get("graph") is not None and answer.grad_outputs and inputs:
             value = _join_graph(self, reply["graph"], value, answer.grad_outputs, inputs)
+        else:
+            for output in answer.grad_outputs:  # part of a graph in the kernel, though not of the checker's
+                output.requires_grad_(True)
         return value
 
     def backward(self, graph: int, grads):
@@ -200,6 +219,10 @@ class CheckerCodec(wire.Codec):
         self.fake = self.fake or isinstance(value, FakeTensor)
         return super().tensor(value)
 
+    def array(self, value):
+        self.sent.append(value)
+        return super().array(value)
+
     def other(self, value, depth):
         if isinstance(value, Remote):
             return {"t": "handle", "id": value._id}
@@ -215,7 +238,7 @@ class CheckerCodec(wire.Codec):
         return super().other(value, depth)
 
     def read_tensor(self, data):
-        if data.get("grad") and not data.get("param"):
+        if data.get("grad") and not data.get("param") and DTYPE_CAN_GRAD.get(data.get("dtype"), False):
             data = dict(data, grad=False)
             tensor = super().read_tensor(data)
             self.grad_outputs.append(tensor)  # joins the graph in ``_join_graph``
@@ -285,16 +308,23 @@ def _set_rng_state(buffers: list[bytes], index) -> None:
 
 
 def _update(sent: list, update) -> None:
-    """The kernel changed argument ``index`` in place: change the checker's tensor the same way."""
+    """The kernel changed argument ``index`` in place: change the checker's tensor or array the same way.
+
+    An in-place change keeps shape, dtype and device; anything else is refused.
+    """
     if not (isinstance(update, tuple) and len(update) == 2 and type(update[0]) is int
-            and 0 <= update[0] < len(sent) and isinstance(update[1], torch.Tensor)):
+            and 0 <= update[0] < len(sent)):
         raise RemoteFailure("the kernel's answer was refused: a malformed in-place update")
-    tensor, new = sent[update[0]], update[1]
-    with torch.no_grad():
-        if tensor.shape == new.shape and tensor.dtype == new.dtype:
-            tensor.copy_(new)
-        else:
-            tensor.data = new
+    old, new = sent[update[0]], update[1]
+    if isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor) and (old.shape, old.dtype) == (
+            new.shape, new.dtype) and old.device.type == new.device.type:
+        with torch.no_grad():
+            old.copy_(new)
+    elif isinstance(old, np.ndarray) and isinstance(new, np.ndarray) and (old.shape, old.dtype) == (
+            new.shape, new.dtype):
+        np.copyto(old, new)
+    else:
+        raise RemoteFailure("the kernel's answer was refused: an in-place update that changes a shape or type")
 
 
 def _load(module, state) -> None:
@@ -344,9 +374,20 @@ def _rebuild(error) -> BaseException:
         error = kind.__new__(kind)  # their constructors want the operator; the verdict reads the message
         error.args = (message,)
         return error
-    kind = getattr(builtins, name, None)
-    if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == "builtins":
+    kind = _builtin_exception(name)
+    if kind is not None:
         return kind(message)
+    # The student's own exception keeps the builtin class it derives from (numpy's AxisError is a
+    # ValueError): the kernel could raise that builtin anyway.
+    bases = error.get("bases") if isinstance(error.get("bases"), list) else []
+    base = next((b for b in map(_builtin_exception, bases[:20]) if b is not None), None)
     name = name if name.isidentifier() else "Exception"
-    return type(name, (StudentError,), {})(message)
+    return type(name, (base, StudentError) if base else (StudentError,), {})(message)
+
+
+def _builtin_exception(name) -> type | None:
+    kind = getattr(builtins, name, None) if isinstance(name, str) else None
+    if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == "builtins":
+        return kind
+    return None
 

@@ -37,14 +37,22 @@ def serve(notebook: str, cell: str, namespace=None, connection: socket.socket | 
         namespace = get_ipython().user_ns
     sock = connection or socket.socket(fileno=os.dup(int(os.environ[CONNECTION])))
     kernel = Kernel(namespace)
+    interrupted = False
     try:
         wire.send(sock, {"op": "test", "notebook": notebook, "cell": cell})
         while True:
-            request, buffers = wire.receive(sock, None)
+            try:
+                request, buffers = wire.receive(sock, None)
+            except KeyboardInterrupt:  # the cell's time ran out while the checker worked: say so at once
+                interrupted = True
+                continue
             if request.get("op") == "done":
                 return
-            reply, out = kernel.answer(request, buffers)
-            wire.send(sock, reply, out)
+            if interrupted:
+                reply, out = {"error": {"type": "KeyboardInterrupt", "message": "interrupted"}}, []
+            else:
+                reply, out = kernel.answer(request, buffers)
+            wire.send(sock, dict(reply, seq=request.get("seq")), out)
     except wire.WireError:
         return  # the checker ended the test
     finally:
@@ -116,19 +124,17 @@ class Kernel:
             args, kwargs = codec.decode(request.get("args")), codec.decode(request.get("kwargs"))
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
                 raise TypeError("malformed arguments")
-            before = [None if simulated else t.detach().clone() for t in codec.tensors]
+            before = [None if simulated else _snapshot(t) for t in codec.tensors]
             _set_rng_state(codec.buffers, request.get("rng"))
             within = [_WithoutCudaKernels(), torch.no_grad()] if simulated else [torch.enable_grad()] if request.get(
                 "grad") else []
             value = _student(lambda: callee(*args, **kwargs), forbidden, within)
         answer = {"value": value, "mirrors": {m: dict(self.mirrors[m].state_dict()) for m in codec.used_mirrors}}
-        answer["updates"] = [
-            (i, t) for i, (t, old) in enumerate(zip(codec.tensors, before))
-            if old is not None and (t.shape != old.shape or not torch.equal(t.detach(), old))
-        ]
+        answer["updates"] = [(i, t) for i, (t, old) in enumerate(zip(codec.tensors, before))
+                             if old is not None and _changed(t, old)]
         if not simulated:
             answer["rng"] = torch.get_rng_state()
-        inputs = [t for t in codec.tensors if t.requires_grad]
+        inputs = [t for t in codec.tensors if isinstance(t, torch.Tensor) and t.requires_grad]
         if request.get("grad") and inputs:
             answer.update(graph=len(self.graphs) + 1, inputs=inputs, forbidden=forbidden)
         return answer
@@ -144,6 +150,19 @@ class Kernel:
         grads = [torch.zeros_like(o) if g is None else g.to(o.device) for g, o in zip(grads, outputs)]
         backward = lambda: list(torch.autograd.grad(outputs, inputs, grads, allow_unused=True, retain_graph=True))  # noqa: E731
         return {"value": _student(backward, forbidden)}
+
+
+def _snapshot(value):
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value.copy()
+
+
+def _changed(value, before) -> bool:
+    """Whether an argument was changed in place (NaN compared as bytes: equal to itself)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        return value.shape != before.shape or value.dtype != before.dtype or not (
+            torch.equal(value, before) or value.cpu().numpy().tobytes() == before.cpu().numpy().tobytes())
+    return value.shape != before.shape or value.dtype != before.dtype or value.tobytes() != before.tobytes()
 
 
 def _student(run, forbidden=None, within=()):
@@ -194,6 +213,11 @@ class KernelCodec(wire.Codec):
         tensor = super().read_tensor(data)
         self.tensors.append(tensor)
         return tensor
+
+    def read_array(self, data):
+        array = super().read_array(data)
+        self.tensors.append(array)  # the arguments the checker sent, tensors and arrays, by index
+        return array
 
     def read_other(self, data, depth):
         kind = data["t"]
@@ -262,4 +286,5 @@ def describe_error(error: BaseException) -> dict:
     except Exception:  # noqa: BLE001 - a student's exception whose __str__ fails
         message = "(its message could not be read)"
     name = type(error).__name__
-    return {"type": name if isinstance(name, str) else "Exception", "message": message[:2000]}
+    bases = [kind.__name__ for kind in type(error).__mro__ if kind.__module__ == "builtins"]
+    return {"type": name if isinstance(name, str) else "Exception", "message": message[:2000], "bases": bases}

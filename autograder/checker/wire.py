@@ -58,10 +58,11 @@ def receive(sock: socket.socket, timeout: float | None, limit: int = MAX_MESSAGE
     header_size, count = struct.unpack("!II", _read(sock, 8, deadline))
     if header_size > min(limit, MAX_HEADER_BYTES) or count > 100_000:
         raise WireError(f"a message of {header_size} header bytes and {count} buffers is over the limit")
+    raw = _read(sock, header_size, deadline)
     try:
-        header = json.loads(_read(sock, header_size, deadline))
-    except ValueError as error:
-        raise WireError(f"a malformed message ({error})") from None
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as error:  # nesting too deep for the parser is malformed too
+        raise WireError(f"a malformed message ({type(error).__name__})") from None
     if not isinstance(header, dict):
         raise WireError("a message that is not an object")
     buffers, total = [], header_size
@@ -104,7 +105,9 @@ class Codec:
 
     def __init__(self, buffers: list[bytes] | None = None):
         self.buffers: list[bytes] = [] if buffers is None else buffers
+        self.used: set[int] = set()  # each buffer backs one value: a message cannot multiply its size
         self.items = 0
+        self.fake_allowed = True
 
     # sending
 
@@ -119,8 +122,7 @@ class Codec:
         if isinstance(value, torch.Tensor):
             return self.tensor(value)
         if isinstance(value, np.ndarray) and type(value) is np.ndarray and value.dtype.name in NUMPY_DTYPES:
-            self.buffers.append(np.ascontiguousarray(value).tobytes())
-            return {"t": "ndarray", "b": len(self.buffers) - 1, "dtype": value.dtype.name, "shape": list(value.shape)}
+            return self.array(value)
         if isinstance(value, np.generic) and type(value).__module__ == "numpy":
             return self.encode(value.item(), depth)
         if isinstance(value, torch.dtype):
@@ -133,6 +135,10 @@ class Codec:
             return {"t": "dict", "v": [[self.encode(k, depth + 1), self.encode(v, depth + 1)]
                                        for k, v in dict.items(value)]}
         return self.other(value, depth)
+
+    def array(self, value: np.ndarray) -> dict:
+        self.buffers.append(np.ascontiguousarray(value).tobytes())
+        return {"t": "ndarray", "b": len(self.buffers) - 1, "dtype": value.dtype.name, "shape": list(value.shape)}
 
     def tensor(self, value: torch.Tensor) -> dict:
         from torch._subclasses.fake_tensor import FakeTensor
@@ -170,12 +176,7 @@ class Codec:
         if kind == "tensor":
             return self.read_tensor(data)
         if kind == "ndarray":
-            dtype = data.get("dtype")
-            if dtype not in NUMPY_DTYPES:
-                raise WireError("an array of an unknown dtype")
-            shape = _shape(data.get("shape"))
-            buffer = self._buffer(data, math.prod(shape) * np.dtype(dtype).itemsize)
-            return np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
+            return self.read_array(data)
         if kind == "dtype":
             if data.get("v") not in DTYPES:
                 raise WireError("an unknown dtype")
@@ -198,6 +199,14 @@ class Codec:
             return result
         return self.read_other(data, depth)
 
+    def read_array(self, data: dict) -> np.ndarray:
+        dtype = data.get("dtype")
+        if dtype not in NUMPY_DTYPES:
+            raise WireError("an array of an unknown dtype")
+        shape = _shape(data.get("shape"))
+        buffer = self._buffer(data, math.prod(shape) * np.dtype(dtype).itemsize)
+        return np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
+
     def read_tensor(self, data: dict) -> torch.Tensor:
         dtype = DTYPES.get(data.get("dtype"))
         if dtype is None:
@@ -205,6 +214,8 @@ class Codec:
         shape = _shape(data.get("shape"))
         device = _device(data.get("device"))
         if data.get("fake"):
+            if not self.fake_allowed:
+                raise WireError("a tensor without data, outside a simulated run")
             # Made under the checker's FakeTensorMode, this is a fake tensor of that device.
             tensor = torch.empty(shape, dtype=dtype, device=device)
         else:
@@ -225,8 +236,9 @@ class Codec:
 
     def _buffer(self, data: dict, size: int) -> bytes:
         index = data.get("b")
-        if type(index) is not int or not 0 <= index < len(self.buffers):
-            raise WireError("a value without its data")
+        if type(index) is not int or not 0 <= index < len(self.buffers) or index in self.used:
+            raise WireError("a value without data of its own")
+        self.used.add(index)
         buffer = self.buffers[index]
         if len(buffer) != size:
             raise WireError("a value whose data does not match its shape")

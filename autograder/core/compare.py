@@ -53,8 +53,11 @@ def describe_difference(
 ) -> str | None:
     """Say where and by how much ``actual`` differs from ``expected`` beyond ``tol``.
 
-    Both tensors must already have the same shape, dtype and device.
+    Both tensors should already have the same dtype and device; a different shape
+    is itself the difference (values that merely broadcast are not compared).
     """
+    if actual.shape != expected.shape:
+        return f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}."
     actual64 = actual.detach().to("cpu", torch.float64)
     expected64 = expected.detach().to("cpu", torch.float64)
     nan_actual, nan_expected = torch.isnan(actual64), torch.isnan(expected64)

@@ -79,6 +79,7 @@ class Executor:
         if names:
             log = work / ".grader.log"  # the sandbox shows it read-only; what it holds is the submission's own
             checker = {"notebooks": {name: str(checking / name) for name in names},
+                       "releases": {name: str(self.release / name) for name in names if (self.release / name).is_file()},
                        "verdicts": str(checking / VERDICTS), "log": str(checking / "checker.log")}
             result = run_submission(self.server, work, log, names, self.root, self.limits, self.cgroups,
                                     MAX_NOTEBOOK_BYTES, checker)

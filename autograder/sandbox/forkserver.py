@@ -82,7 +82,9 @@ def _checker(request: dict, connection: socket.socket) -> None:
 
         torch.set_num_threads(1)  # small tensors; the submissions' kernels have the cores
         notebooks = {name: Path(path) for name, path in request["notebooks"].items()}
-        check(socket.socket(fileno=CHECKER_FD), notebooks, Path(request["verdicts"]), request["cell_timeout"])
+        releases = {name: Path(path) for name, path in request.get("releases", {}).items()}
+        check(socket.socket(fileno=CHECKER_FD), notebooks, Path(request["verdicts"]), request["cell_timeout"],
+              releases)
         code = 0
     except BaseException:  # noqa: BLE001 - whatever happened goes to the checker's log
         traceback.print_exc()
