@@ -59,10 +59,30 @@ def printed(built: Path, chapter: str) -> str:
     notebook that myst-nb leaves in _build/jupyter_execute may have none when
     the outputs came from the execution cache.
     """
+    page = chapter_page(built, chapter)
+    return "".join(pre.get_text() for output in page.select("div.cell_output") for pre in output.select("pre"))
+
+
+def chapter_page(built: Path, chapter: str):
+    """The built HTML page of ``chapter`` (like "book/x/y"), parsed."""
     from bs4 import BeautifulSoup
 
-    page = BeautifulSoup((built / "html" / f"{chapter}.html").read_text(), "html.parser")
-    return "".join(pre.get_text() for output in page.select("div.cell_output") for pre in output.select("pre"))
+    return BeautifulSoup((built / "html" / f"{chapter}.html").read_text(), "html.parser")
+
+
+def glued(page) -> list[str]:
+    """The values that glue pasted into a page's text, in order."""
+    return [span.get_text() for span in page.select("span.pasted-text")]
+
+
+def printed_differences(text: str, label: str) -> list[float]:
+    """The numbers printed as 'max abs difference = X' on the lines of ``text`` that contain ``label``."""
+    import re
+
+    pattern = re.escape(label) + r".*max abs difference = ([0-9.]+e[+-]\d+)"
+    values = [float(v) for v in re.findall(pattern, text)]
+    assert values, f"no difference printed for {label!r}"
+    return values
 
 
 def question_points(source_notebook: Path) -> dict[str, float]:

@@ -3,9 +3,9 @@
 import re
 
 import pytest
-from bs4 import BeautifulSoup
 
-from helpers import printed
+from helpers import chapter_page, glued, printed
+from helpers import printed_differences as differences
 
 pytestmark = pytest.mark.slow
 
@@ -19,21 +19,13 @@ def text(built_book):
 
 @pytest.fixture(scope="module")
 def page(built_book):
-    return BeautifulSoup((built_book / "html" / f"{CHAPTER}.html").read_text(), "html.parser")
+    return chapter_page(built_book, CHAPTER)
 
 
 @pytest.fixture(scope="module")
 def pasted(page):
-    """The values that glue pasted into the text, in order."""
-    return [span.get_text() for span in page.select("span.pasted-text")]
+    return glued(page)
 
-
-def differences(text, label):
-    """The numbers printed as 'max abs difference = X' on the lines that contain label."""
-    pattern = re.escape(label) + r".*max abs difference = ([0-9.]+e[+-]\d+)"
-    values = [float(v) for v in re.findall(pattern, text)]
-    assert values, f"no difference printed for {label!r}"
-    return values
 
 
 def test_the_hand_checkable_example(text):

@@ -135,7 +135,7 @@ class Session:
         except RemoteFailure as failure:
             self.broken = str(failure)
             raise
-        _set_rng_state(answer.buffers, reply.get("rng"))
+        wire.set_rng_state(answer.buffers, reply.get("rng"))
         inputs = [t for t in codec.sent if isinstance(t, torch.Tensor) and t.requires_grad]
         if reply.get("graph") is not None and answer.grad_outputs and inputs:
             value = _join_graph(self, reply["graph"], value, answer.grad_outputs, inputs)
@@ -296,15 +296,6 @@ def _replace(value, joined: dict):
     if type(value) is dict:
         return {k: _replace(v, joined) for k, v in value.items()}
     return value
-
-
-def _set_rng_state(buffers: list[bytes], index) -> None:
-    """Take the generator's state from ``buffers[index]``, if it is one."""
-    if type(index) is int and 0 <= index < len(buffers) and len(buffers[index]) == torch.get_rng_state().numel():
-        try:
-            torch.set_rng_state(torch.frombuffer(bytearray(buffers[index]), dtype=torch.uint8))
-        except RuntimeError:
-            pass  # not a valid state: the generator stays as it was
 
 
 def _update(sent: list, update) -> None:

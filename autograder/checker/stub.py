@@ -25,7 +25,6 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from ..core.calling import call_student, module_classes
 from ..core.devices import _WithoutCudaKernels
 from . import CONNECTION, wire
-from .session import _set_rng_state
 BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes}
 
 
@@ -125,7 +124,7 @@ class Kernel:
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
                 raise TypeError("malformed arguments")
             before = [None if simulated else _snapshot(t) for t in codec.tensors]
-            _set_rng_state(codec.buffers, request.get("rng"))
+            wire.set_rng_state(codec.buffers, request.get("rng"))
             within = [_WithoutCudaKernels(), torch.no_grad()] if simulated else [torch.enable_grad()] if request.get(
                 "grad") else []
             value = _student(lambda: callee(*args, **kwargs), forbidden, within)

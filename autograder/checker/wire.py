@@ -97,6 +97,15 @@ def _read(sock: socket.socket, size: int, deadline: float | None) -> bytes:
     return bytes(data)
 
 
+def set_rng_state(buffers: list[bytes], index) -> None:
+    """Take the CPU generator's state from ``buffers[index]``, if it is one (a message may carry it)."""
+    if type(index) is int and 0 <= index < len(buffers) and len(buffers[index]) == torch.get_rng_state().numel():
+        try:
+            torch.set_rng_state(torch.frombuffer(bytearray(buffers[index]), dtype=torch.uint8))
+        except RuntimeError:
+            pass  # not a valid state: the generator stays as it was
+
+
 # --- values ----------------------------------------------------------------------------
 
 

@@ -63,15 +63,20 @@ def preload() -> None:
 CHECKER_FD = 3  # where the submission's processes find their end of the socket to the checker
 
 
+def _output_to(log_path: str) -> None:
+    """A forked child's stdin from /dev/null, its stdout and stderr to ``log_path``."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+
+
 def _checker(request: dict, connection: socket.socket) -> None:
     """The forked checker: outside the sandbox, it runs the submission's tests. Never returns."""
     code = 72
     try:
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
+        _output_to(request["log"])
         os.dup2(connection.fileno(), CHECKER_FD)
         os.closerange(CHECKER_FD + 1, os.sysconf("SC_OPEN_MAX"))
         die_with_parent()
@@ -98,11 +103,7 @@ def _child(request: dict, connection: socket.socket | None = None) -> None:
     """The forked child: confine itself, then run the submission's notebooks. Never returns."""
     code = 70
     try:
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
+        _output_to(request["log"])
         if connection is not None:  # its runner and kernels inherit it
             os.dup2(connection.fileno(), CHECKER_FD)
             os.set_inheritable(CHECKER_FD, True)
