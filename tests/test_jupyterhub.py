@@ -157,12 +157,14 @@ def interpreter_reachable():
     """Let every account reach this environment's interpreter while the test runs.
 
     A hub's machine has Python where every account can run it. Here the
-    interpreter may live in a folder that other accounts cannot enter (pyenv
-    under /root), so the folders above it get search permission (x, never read)
-    for the test's duration, and their modes are restored after it.
+    interpreter, or the checkout whose environment links to it, may live in a
+    folder that other accounts cannot enter (pyenv under /root, a clone in a
+    `mktemp -d` folder), so the folders above both get search permission (x,
+    never read) for the test's duration, and their modes are restored after it.
     """
     changed = {}
-    for folder in Path(os.path.realpath(sys.executable)).parents:
+    folders = dict.fromkeys([*Path(os.path.realpath(sys.executable)).parents, *Path(sys.executable).absolute().parents])
+    for folder in folders:
         mode = folder.stat().st_mode & 0o7777
         if not mode & 0o001:
             changed[folder] = mode
