@@ -39,12 +39,10 @@ def grade_through_checker(notebook: Path, cell_timeout: float = 60) -> dict:
 
 def planted_mistakes():
     """Every (exercise module, planted mistake, catch) of the catalog, in a fixed order."""
-    import importlib
+    from autograder import registry
 
-    import autograder
-
-    for name in autograder.EXERCISES:
-        module = importlib.import_module(f"autograder.{name}")
+    for name in registry.packages():
+        module = registry.package(name)
         for planted in module.MISTAKES:
             for catch in planted.caught_by:
                 yield module, planted, catch

@@ -75,9 +75,9 @@ def _guarded_method(name, method):
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.parent.name)
 def test_every_check_calls_the_student_through_call_student(notebook, monkeypatch, tmp_path):
-    import autograder
+    from autograder import registry
 
-    autograder.import_exercises()  # every module that will call the student is loaded before the spy goes in
+    registry.import_all()  # every module that will call the student is loaded before the spy goes in
     original = calling.call_student
     spy = _spy(original)
     # Each module that imported the one function gets the spy in its place, and the
@@ -109,7 +109,7 @@ def test_every_check_calls_the_student_through_call_student(notebook, monkeypatc
 
 
 def test_the_guard_catches_a_check_that_calls_the_student_directly():
-    from autograder.core.checks import check_against_reference
+    from autograder.core.engine import check_against_reference
 
     student = _guard("scale", lambda x: 2 * x)
     token = TESTING.set(True)
@@ -140,7 +140,7 @@ class _EqualToAnything(torch.Tensor):
 
 
 def test_a_tensor_subclass_that_claims_equality_fails_the_check():
-    from autograder.core.checks import check_against_reference
+    from autograder.core.engine import check_against_reference
 
     def liar(x):
         return torch.zeros_like(x).as_subclass(_EqualToAnything)

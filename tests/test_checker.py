@@ -20,7 +20,7 @@ import torch
 from autograder.checker import wire
 from autograder.checker.process import TrustedNotebook, run_test, student_names
 from autograder.checker.session import Remote, RemoteFailure, Session
-from autograder.core.checks import collect_reports
+from autograder.core.report import collect_reports
 from autograder.core.failure import CheckFailed, named_mistake
 from conftest import ROOT
 from remote_kernel import HERE, grade_through_checker, planted_mistakes

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-import autograder
+from autograder import registry
 
 MODULES = ["config", "course", "outcome", "progress", "stage", "execute", "record", "preprocessors", "pipeline",
            "class_report"]
@@ -16,7 +16,7 @@ def test_grading_imports_no_exercise_module_and_not_torch():
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
                  .stdout.split())
     assert {f"autograder.grading.{module}" for module in MODULES} <= loaded
-    assert not {f"autograder.{exercise}" for exercise in autograder.EXERCISES} & loaded
+    assert not {f"autograder.{exercise}" for exercise in registry.packages()} & loaded
     assert "torch" not in loaded
     assert {m.split(".")[1] for m in loaded if m.startswith("autograder.")} <= {"core", "grading", "sandbox", "checker"}
     # Of the checker, the grader reads only verdicts; the checker itself is a process of its own.

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autograder import Mistake, Planted, check_against_reference, check_raises
-from autograder.core.checks import fail_diagnosed
+from autograder.core.engine import fail_diagnosed
 from autograder.core.failure import CheckFailed, named_mistake
 from autograder.core.devices import SIMULATED_CUDA, available_devices
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..core.checks import collect_reports
+from ..core.report import collect_reports
 from . import wire
 from .session import Interrupted, Remote, Session
 from .verdicts import is_test_cell

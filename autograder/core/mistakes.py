@@ -73,6 +73,13 @@ def catch(check: str, *args, **kwargs) -> Catch:
     return Catch(check, kwargs, args)
 
 
+def plant(function: Callable, mistake: Mistake, *catches: Catch, **switch) -> Planted:
+    """``mistake``, planted by calling ``function`` with the keywords ``switch``, and the check calls that catch it."""
+    if not switch:
+        return Planted(mistake, function, catches)
+    return Planted(mistake, lambda *args, **kwargs: function(*args, **kwargs, **switch), catches)
+
+
 def diagnose(
     actual,
     expected,

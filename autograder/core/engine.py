@@ -1,92 +1,27 @@
-"""Checks built on the core: a student's function against a reference, on every device.
+"""The one engine that runs a check on every device: a student's function against a reference.
 
 A check compares everything a caller of the function depends on: the output,
 the tensors it updates in place (running statistics), and the gradients with
 respect to chosen inputs. It runs on every available device and fails with a
 ``Failure`` that says what was compared, where, by how much it is off and, when
 the student's result matches a planted mistake, the likely mistake (else a
-generic hint). Every exercise's ``check_*`` function is decorated with
-``@check``, which keeps the cell quiet and shows the report of a pass.
+generic hint). The specs of ``autograder.core.spec`` run through it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import functools
-from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, NoReturn, Sequence
 
 import torch
 
-from . import integrity
-from .calling import Called, ForbiddenCall, call_student, describe_call, materialize, quiet
+from .calling import Called, ForbiddenCall, call_student, describe_call, materialize
 from .compare import OUTPUT, compare, compare_outputs, describe_difference
 from .devices import SIMULATED_CUDA, available_devices, exact_float32, run_on_simulated_cuda
 from .failure import Failure
 from .hints import hint, output_hint
 from .mistakes import Mistake, Planted, diagnose
+from .report import Report
 from .tolerances import tolerance_for
-
-
-@dataclass
-class Report:
-    """What a passing check ran: shown under the test cell, so a student sees the devices."""
-
-    call: str
-    devices: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        text = f"passed: {self.call} on {', '.join(self.devices)}"
-        return "\n".join([text] + [f"  note: {note}" for note in self.notes])
-
-    def show(self) -> "Report":
-        """Display the report under the running cell; a plain script stays silent.
-
-        It is a display, not a print and not the cell's value, so nbgrader
-        neither reads it as partial credit nor sees anything on stderr. A pass
-        is shown only if nothing the grader trusts was replaced.
-        """
-        shown = _SHOWN.get()
-        if shown is not None:  # a trusted checker collects it for the test cell's outputs
-            shown.append(str(self))
-            return self
-        integrity.verify(self.call)
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return self
-        if get_ipython() is not None:
-            display({"text/plain": str(self)}, raw=True)
-        return self
-
-
-_SHOWN: contextvars.ContextVar = contextvars.ContextVar("shown", default=None)
-
-
-@contextlib.contextmanager
-def collect_reports():
-    """Collect the reports of the checks that pass within, instead of displaying them."""
-    shown: list[str] = []
-    token = _SHOWN.set(shown)
-    try:
-        yield shown
-    finally:
-        _SHOWN.reset(token)
-
-
-def check(function: Callable[..., Report]) -> Callable[..., Report]:
-    """Make ``function`` an exercise's check: quiet while it runs, its report shown when it passes."""
-
-    @functools.wraps(function)
-    def checked(*args, **kwargs) -> Report:
-        with quiet():
-            report = function(*args, **kwargs)
-        return report.show()
-
-    return checked
 
 
 def check_against_reference(
@@ -218,6 +153,14 @@ def fail_diagnosed(
     mistake = diagnose(actual, expected, planted, run, agree)
     Failure(where, summary=summary, problems=tuple(problems), mistake=_words(mistake),
             hint=None if mistake or clue is None else clue(actual, expected)).fail()
+
+
+def fail_naming(where: str, summary: str, actual, expected, planted: Iterable[Planted], arguments: dict,
+                operation: str) -> NoReturn:
+    """Fail a property check, naming the planted mistake the output matches on ``arguments``, else a hint."""
+    fail_diagnosed(where, actual, expected, summary=summary, planted=planted,
+                   run=lambda function: function(*materialize(arguments, None).values()),
+                   agree=lambda a, b: compare(OUTPUT, a, b, operation) is None)
 
 
 def _words(mistake: Mistake | None) -> str | None:
