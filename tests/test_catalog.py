@@ -1,47 +1,58 @@
-"""Generated from the catalog: every mistake an exercise plants is caught, and named, by the checks it lists.
+"""Generated from the registry: every mistake a spec plants is caught, and named, by the checks it lists.
 
-The declarations live in each exercise module's ``MISTAKES``; adding a mistake
-there adds its tests here.
+The declarations live in each spec's ``planted``; the registry
+(``autograder.registry``) says which assignment grades each spec and what the
+student's function is called. Adding a mistake to a spec adds its tests here.
 """
 
 import functools
 import re
-from importlib import import_module
 
 import pytest
 
-import autograder
+from autograder import registry
 from autograder.core.failure import CheckFailed, named_mistake
 from autograder.core.mistakes import Planted
 from conftest import ROOT
 from helpers import solution_namespace
 
-MODULES = {name: import_module(f"autograder.{name}") for name in autograder.EXERCISES}
+# (assignment, package, spec) for every spec of the course, in the registry's order.
+SPECS = [(a, name, spec) for a in registry.ASSIGNMENTS for name in a.packages
+         for spec in registry.package(name).SPECS]
 CASES = [
-    pytest.param(module, planted, catch, id=f"{name}-{planted.mistake.id}-{i}")
-    for name, module in MODULES.items()
-    for planted in module.MISTAKES
-    for i, catch in enumerate(planted.caught_by)
+    pytest.param(name, planted, catch, id=f"{spec.name}-{planted.mistake.id}-{i}")
+    for _, name, spec in SPECS for planted in spec.planted for i, catch in enumerate(planted.caught_by)
 ]
 
 
-@pytest.mark.parametrize("module, planted, catch", CASES)
-def test_a_planted_mistake_is_caught_and_named(module, planted, catch):
-    check = getattr(module, catch.check)
+@pytest.mark.parametrize("package, planted, catch", CASES)
+def test_a_planted_mistake_is_caught_and_named(package, planted, catch):
+    check = getattr(registry.package(package), catch.check)
     with pytest.raises(CheckFailed) as raised:
         check(planted.function, *catch.args, **catch.kwargs)
     assert named_mistake(str(raised.value)) == planted.words, str(raised.value)
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_every_exercise_declares_its_mistakes_with_the_checks_that_catch_them(name):
-    module = MODULES[name]
-    assert module.MISTAKES, f"{name} declares no mistakes"
-    for planted in module.MISTAKES:
+@pytest.mark.parametrize("assignment, package, spec", SPECS, ids=lambda v: getattr(v, "name", v))
+def test_every_spec_declares_its_mistakes_with_the_checks_that_catch_them(assignment, package, spec):
+    assert spec.name in assignment.functions, f"the registry does not say what {spec.name} is called"
+    assert spec.planted, f"{spec.name} plants no mistake"
+    for planted in spec.planted:
         assert isinstance(planted, Planted)
-        assert planted.caught_by, f"{name}: nothing must catch {planted.mistake.id}"
+        assert planted.caught_by, f"{spec.name}: nothing must catch {planted.mistake.id}"
         for catch in planted.caught_by:
-            assert callable(getattr(module, catch.check, None)), f"{name} has no check {catch.check}"
+            assert callable(getattr(registry.package(package), catch.check, None)), f"{package} has no {catch.check}"
+
+
+@pytest.mark.parametrize("package", registry.packages())
+def test_a_package_s_mistakes_are_its_specs_planted_mistakes(package):
+    module = registry.package(package)
+    assert list(module.MISTAKES) == [p for spec in module.SPECS for p in spec.planted]
+
+
+def test_every_function_the_registry_names_has_its_spec():
+    for assignment in registry.ASSIGNMENTS:
+        assert set(assignment.functions) == set(registry.specs(assignment)), assignment.name
 
 
 # --- the catalog's words ------------------------------------------------------------
@@ -58,11 +69,11 @@ def _reads_as(template: str, words: str) -> bool:
     return re.fullmatch(".+?".join(re.escape(part) for part in parts), words, re.DOTALL) is not None
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", registry.packages())
 def test_a_planted_mistake_with_a_shared_id_is_the_shared_mistake(name):
     """An exercise's own mistake has an id of its own; one with a shared id reads as the shared words."""
     shared = _shared_mistakes()
-    for planted in MODULES[name].MISTAKES:
+    for planted in registry.package(name).MISTAKES:
         original = shared.get(planted.mistake.id)
         if original is not None:
             template = getattr(original, "_template", original.words)
@@ -72,7 +83,7 @@ def test_a_planted_mistake_with_a_shared_id_is_the_shared_mistake(name):
 def test_no_two_mistakes_share_their_words():
     """Two ids for the same words would split one mistake in the class report."""
     ids_by_words = {}
-    for mistake in [*_shared_mistakes().values(), *(p.mistake for m in MODULES.values() for p in m.MISTAKES)]:
+    for mistake in [*_shared_mistakes().values(), *(p.mistake for _, _, spec in SPECS for p in spec.planted)]:
         ids_by_words.setdefault(mistake.words, set()).add(mistake.id)
     assert {words: ids for words, ids in ids_by_words.items() if len(ids) > 1} == {}
 
@@ -95,45 +106,8 @@ def test_a_shared_mistake_used_as_it_is_keeps_its_words_and_an_exercise_may_give
 # --- every catch passes a correct implementation ---------------------------------------
 # A check that a correct implementation cannot pass would catch every planted mistake, and
 # prove nothing. The correct implementations are the solution notebooks' (written as a
-# student writes them, apart from the references the checks compare with): for each check,
-# the notebook and the name of the function or class it is called with.
-
-NOTEBOOK = {"dropout": "regularization", "early_stopping": "regularization", "penalties": "regularization"}
-CORRECT = {
-    "check_softmax": "softmax",
-    "check_softmax_rows_sum_to_one": "softmax",
-    "check_scaled_dot_product_attention": "scaled_dot_product_attention",
-    "check_attention_ignores_masked_keys": "scaled_dot_product_attention",
-    "check_multihead_attention": "MultiheadAttention",
-    "check_multihead_attention_permutation_equivariant": "MultiheadAttention",
-    "check_batch_norm": "batch_norm",
-    "check_batch_norm_backward": "batch_norm_backward",
-    "check_batch_norm_backward_numeric": "batch_norm_backward",
-    "check_fit_min_max": "fit_min_max",
-    "check_min_max_rejects_bad_input": "fit_min_max",
-    "check_min_max_transform": "min_max_transform",
-    "check_min_max_inverse": "min_max_inverse",
-    "check_fit_standard": "fit_standard",
-    "check_standard_rejects_bad_input": "fit_standard",
-    "check_standard_transform": "standard_transform",
-    "check_standard_inverse": "standard_inverse",
-    "check_layer_norm": "layer_norm",
-    "check_group_norm": "group_norm",
-    "check_instance_norm": "instance_norm",
-    "check_rms_norm": "rms_norm",
-    "check_sinusoidal_positional_encoding": "sinusoidal_positional_encoding",
-    "check_transformer_encoder_layer": "TransformerEncoderLayer",
-    "check_transformer_encoder_layer_eval": "TransformerEncoderLayer",
-    "check_early_stopping": "EarlyStopping",
-    "check_early_stopping_rejects_mode": "EarlyStopping",
-    # The penalty checks take the kind ("l1" or "l2") first.
-    "check_penalty": lambda kind, *args: f"{kind}_penalty",
-    "check_penalty_of_model": lambda kind, *args: f"{kind}_penalty",
-    "check_penalty_of_nothing": lambda kind, *args: f"{kind}_penalty",
-}
-CORRECT.update(dict.fromkeys(
-    [f"check_dropout_{name}" for name in ("scale", "mean", "eval", "fraction", "p_zero_and_one", "rejects_p", "seed",
-                                          "gradient", "inplace")], "dropout"))
+# student writes them, apart from the references the checks compare with): the function or
+# class that the registry names for the spec the mistake is planted in.
 
 
 @functools.cache
@@ -141,27 +115,18 @@ def _solutions(notebook: str) -> dict:
     return solution_namespace(ROOT / "solutions" / notebook / f"{notebook}.ipynb")
 
 
-def _correct(name: str, catch):
-    implementation = CORRECT[catch.check]
-    if callable(implementation):
-        implementation = implementation(*catch.args)
-    return _solutions(NOTEBOOK.get(name, name))[implementation]
-
-
 CHECK_CALLS = {}
-for name, module in MODULES.items():
-    for planted in module.MISTAKES:
+for assignment, package, spec in SPECS:
+    for planted in spec.planted:
         for catch in planted.caught_by:
-            CHECK_CALLS.setdefault((name, catch.check, repr(catch.args), repr(sorted(catch.kwargs.items()))), catch)
+            key = (package, spec.name, catch.check, repr(catch.args), repr(sorted(catch.kwargs.items())))
+            CHECK_CALLS.setdefault(key, (assignment, package, spec, catch))
 
 
-@pytest.mark.parametrize("name, catch", [
-    pytest.param(key[0], catch, id=f"{key[0]}-{key[1]}-{i}") for i, (key, catch) in enumerate(CHECK_CALLS.items())
+@pytest.mark.parametrize("assignment, package, spec, catch", [
+    pytest.param(*value, id=f"{key[1]}-{key[2]}-{i}") for i, (key, value) in enumerate(CHECK_CALLS.items())
 ])
-def test_each_check_that_catches_a_mistake_passes_a_correct_implementation(name, catch):
-    report = getattr(MODULES[name], catch.check)(_correct(name, catch), *catch.args, **catch.kwargs)
+def test_each_check_that_catches_a_mistake_passes_a_correct_implementation(assignment, package, spec, catch):
+    correct = _solutions(assignment.name)[assignment.functions[spec.name]]
+    report = getattr(registry.package(package), catch.check)(correct, *catch.args, **catch.kwargs)
     assert report.devices, f"{catch.check} ran on no device"
-
-
-def test_every_check_that_catches_a_mistake_has_a_correct_implementation():
-    assert {catch.check for catch in CHECK_CALLS.values()} <= set(CORRECT)
