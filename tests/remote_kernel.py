@@ -50,15 +50,15 @@ def planted_mistakes():
 
 def run_notebook(path: str, connection: socket.socket) -> None:
     from autograder.checker.stub import serve
-    from autograder.checker.verdicts import is_test_cell
+    from autograder.cells import grade_id, is_test
 
     notebook = nbformat.read(path, as_version=4)
     namespace = {"__name__": "__main__"}
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        if is_test_cell(cell):
-            serve(Path(path).name, cell.metadata["nbgrader"]["grade_id"], namespace, connection)
+        if is_test(cell):
+            serve(Path(path).name, grade_id(cell), namespace, connection)
             continue
         source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:

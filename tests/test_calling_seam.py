@@ -16,6 +16,11 @@ import pytest
 import torch
 
 from autograder.core import calling, integrity
+from autograder.core.tolerances import declare
+
+# The operations these tests compare, declared as a spec would declare them.
+for _name in ("scale", "double"):
+    declare(_name)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
@@ -172,14 +177,14 @@ class _Doubled(torch.autograd.Function):
 
 
 def test_a_custom_backward_runs_through_the_seam_and_its_error_names_the_backward(monkeypatch):
-    from autograder.core import checks
+    from autograder.core import engine
 
-    monkeypatch.setattr(checks, "call_student", _spy(calling.call_student))
+    monkeypatch.setattr(engine, "call_student", _spy(calling.call_student))
     monkeypatch.setattr(_Doubled, "fail", False)
     arguments = {"x": torch.randn(4, generator=torch.Generator().manual_seed(0))}
 
     def check():
-        return checks.check_against_reference(_Doubled.apply, lambda x: 2 * x, arguments, name="double",
+        return engine.check_against_reference(_Doubled.apply, lambda x: 2 * x, arguments, name="double",
                                                grad_wrt=("x",), devices=["cpu"])
 
     token = TESTING.set(True)

@@ -18,6 +18,8 @@ import pytest
 
 from adversarial import ASSIGNMENT
 from autograder.sandbox import cgroups
+from autograder.sandbox import cgroup_cleanup as cleanup
+from autograder.sandbox.cgroup_hierarchies import find_layout
 from conftest import ROOT
 from helpers import question_points
 from autograder.sandbox.bwrap import INSIDE, Sandbox
@@ -176,10 +178,10 @@ def test_a_new_grader_removes_the_cgroups_and_processes_a_killed_grader_left(tre
 
 
 def test_a_living_grader_s_cgroups_are_not_stale(tree):
-    assert not cgroups._is_stale(tree.name)
-    assert cgroups._is_stale(cgroups.PREFIX + f"{cgroups._pid_namespace()}-{2**22 + 1}-1-1")  # no such pid
-    assert not cgroups._is_stale(cgroups.PREFIX + f"1-{2**22 + 1}-1-1")  # another PID namespace's: not ours to judge
-    assert cgroups._is_stale(cgroups.PREFIX + f"{cgroups._pid_namespace()}-{os.getpid()}-0-1")  # a reused pid
+    assert not cleanup._is_stale(tree.name)
+    assert cleanup._is_stale(cleanup.PREFIX + f"{cleanup._pid_namespace()}-{2**22 + 1}-1-1")  # no such pid
+    assert not cleanup._is_stale(cleanup.PREFIX + f"1-{2**22 + 1}-1-1")  # another PID namespace's: not ours to judge
+    assert cleanup._is_stale(cleanup.PREFIX + f"{cleanup._pid_namespace()}-{os.getpid()}-0-1")  # a reused pid
 
 
 def test_a_cpu_quota_caps_the_cores_a_submission_uses(tree):
@@ -314,15 +316,15 @@ def leftovers(tag: str) -> tuple[list[int], list[Path]]:
                 processes.append(int(entry.name))
         except OSError:  # ended meanwhile
             pass
-    layout = cgroups.find_layout()
-    stale = [folder for base in layout.bases.values() for folder in base.glob(cgroups.PREFIX + "*")
-             if cgroups._is_stale(folder.name)]
+    layout = find_layout()
+    stale = [folder for base in layout.bases.values() for folder in base.glob(cleanup.PREFIX + "*")
+             if cleanup._is_stale(folder.name)]
     return processes, stale
 
 
 def grader_folders(pid: int) -> list[Path]:
-    layout = cgroups.find_layout()
-    name = f"{cgroups.PREFIX}{cgroups._pid_namespace()}-{pid}-"
+    layout = find_layout()
+    name = f"{cleanup.PREFIX}{cleanup._pid_namespace()}-{pid}-"
     return [folder for base in layout.bases.values() for folder in base.glob(name + "*")]
 
 

@@ -4,9 +4,11 @@ import copy
 
 import nbformat.v4 as nbf
 import pytest
+from nbgrader import utils as nbgrader_utils
 from nbgrader.utils import compute_checksum, determine_grade as nbgrader_determine_grade
 
-from autograder.check import TestResult as Result, determine_grade, format_report, is_hidden
+from autograder import cells
+from autograder.self_check import TestResult as Result, determine_grade, format_report, is_hidden
 
 
 def grade_cell(outputs=(), *, points=2, source="check_batch_norm(batch_norm)", solution=False, cell_type="code"):
@@ -69,11 +71,37 @@ def test_the_verdicts_cover_pass_fail_and_partial_credit():
     assert determine_grade(CELLS["answer cell answered"]) == (None, 2)
 
 
+def _cell(**nbgrader):
+    cell = nbf.new_code_cell("x = 1")
+    cell.metadata["nbgrader"] = {"grade_id": "a_cell", "schema_version": 3, **nbgrader}
+    return cell
+
+
+ROLES = {
+    **CELLS,
+    "no nbgrader metadata": nbf.new_code_cell("x = 1"),
+    "a locked cell": _cell(locked=True),
+    "an autograded answer": _cell(solution=True),
+    "a solution marked locked": _cell(solution=True, locked=True),
+    "a test cell not marked locked": _cell(grade=True, points=1),
+}
+
+
+@pytest.mark.parametrize("case", ROLES)
+def test_a_cell_s_role_and_checksum_are_read_as_nbgrader_reads_them(case):
+    cell = ROLES[case]
+    for reader in ("is_grade", "is_solution", "is_locked"):
+        assert getattr(cells, reader)(cell) == bool(getattr(nbgrader_utils, reader)(cell)), reader
+    if "nbgrader" in cell.metadata:
+        assert cells.compute_checksum(cell) == compute_checksum(cell)
+        assert cells.grade_id(cell) == cell.metadata.nbgrader["grade_id"]
+
+
 def test_the_check_command_does_not_import_nbgrader():
     import subprocess
     import sys
 
-    code = "import sys, autograder.check, autograder.cli; print('nbgrader' in sys.modules)"
+    code = "import sys, autograder.self_check, autograder.cli; print('nbgrader' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 

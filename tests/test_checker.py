@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograder.cells import grade_id
 from autograder.checker import wire
 from autograder.checker.process import TrustedNotebook, run_test, student_names
-from autograder.checker.session import Remote, RemoteFailure, Session
+from autograder.checker.errors import RemoteFailure
+from autograder.checker.remote import Remote
+from autograder.checker.session import Session
 from autograder.core.report import collect_reports
 from autograder.core.failure import CheckFailed, named_mistake
 from conftest import ROOT
@@ -51,7 +54,7 @@ def test_a_wrong_answer_fails_through_the_checker_with_the_in_process_message(tm
     import nbformat
 
     notebook = nbformat.read(ROOT / "solutions/batch_norm/batch_norm.ipynb", as_version=4)
-    answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "batch_norm")
+    answer = next(c for c in notebook.cells if grade_id(c) == "batch_norm")
     answer.source = answer.source.replace("torch.sqrt(var.reshape(per_channel) + eps)",
                                           "(torch.sqrt(var.reshape(per_channel)) + eps)")
     assert "(torch.sqrt(var.reshape(per_channel)) + eps)" in answer.source
@@ -63,7 +66,7 @@ def test_a_wrong_answer_fails_through_the_checker_with_the_in_process_message(tm
     namespace = {}
     exec(answer.source, namespace)
     exec("import torch\nfrom autograder.batch_norm import check_batch_norm", namespace)
-    source = next(c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == test)
+    source = next(c.source for c in notebook.cells if grade_id(c) == test)
     with pytest.raises(CheckFailed) as in_process, collect_reports():
         exec(source, namespace)
     assert error["ename"] == "CheckFailed" and error["evalue"] == str(in_process.value)

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.check import check_notebook, format_report
+from autograder.self_check import check_notebook, format_report
 from helpers import SOLUTION_REGION, grade_id, solution_regions
 
 from conftest import ROOT

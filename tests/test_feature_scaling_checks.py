@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from autograder.core.failure import named_mistake
+from autograder.core.forbidden import Forbidden
+from autograder.core.tolerances import BY_DTYPE, tolerance_for
 from autograder.feature_scaling import (
-    DEVICE, MIN_MAX, MISTAKES, NOT_VALIDATED, ZERO_RANGE_DIVIDED, check_fit_min_max, check_fit_standard, check_min_max_inverse,
+    DEVICE, MIN_MAX, MISTAKES, NOT_VALIDATED, SPECS, ZERO_RANGE_DIVIDED, check_fit_min_max, check_fit_standard, check_min_max_inverse,
     check_min_max_rejects_bad_input, check_min_max_round_trip, check_min_max_transform,
     check_standard_inverse, check_standard_rejects_bad_input, check_standard_round_trip,
     check_standard_transform, make_split,
@@ -125,7 +127,7 @@ def _round_trip(scaling, position, function, **data):
 
 def test_a_variant_passes_where_its_mistake_makes_no_difference():
     # Without a constant column, forgetting to replace a zero divisor changes nothing.
-    no_replacement = next(p.function for p in MIN_MAX.transform_mistakes if p.mistake is ZERO_RANGE_DIVIDED)
+    no_replacement = next(p.function for p in MIN_MAX.transform.planted if p.mistake is ZERO_RANGE_DIVIDED)
     report = _split_check(check_min_max_transform, no_replacement)
     assert report.devices == [DEVICE]
 
@@ -226,6 +228,15 @@ def test_an_unnamed_wrong_result_gets_a_generic_hint():
     message = str(raised.value)
     assert named_mistake(message) is None
     assert "Hint: the output is off by a constant factor of 2" in message
+
+
+def test_each_function_the_student_writes_is_a_spec():
+    assert [spec.name for spec in SPECS] == ["fit_min_max", "min_max_transform", "min_max_inverse",
+                                            "fit_standard", "standard_transform", "standard_inverse"]
+    assert all(spec.forbidden is Forbidden.none for spec in SPECS)
+    assert list(MISTAKES) == [planted for spec in SPECS for planted in spec.planted]
+    # The arrays are compared with the float64 defaults: no scaling declares an override.
+    assert tolerance_for("feature_scaling", torch.float64) == BY_DTYPE[torch.float64]
 
 
 def test_every_planted_mistake_is_caught_and_named():

@@ -10,6 +10,11 @@ from autograder import Mistake, Planted, check_against_reference, check_raises
 from autograder.core.engine import fail_diagnosed
 from autograder.core.failure import CheckFailed, named_mistake
 from autograder.core.devices import SIMULATED_CUDA, available_devices
+from autograder.core.tolerances import declare
+
+# The operations these tests compare, declared as a spec would declare them.
+for _name in ("scale", "update", "both", "f", "Stopper"):
+    declare(_name)
 
 
 def reference(input, weight):

@@ -26,7 +26,9 @@ from autograder.core.failure import CheckFailed, named_mistake
 from autograder.core import mistakes as shared_mistakes
 from autograder.core.mistakes import EPS_OUTSIDE_SQRT
 from autograder.normalization_layers import (
+    FORBIDDEN,
     MISTAKES,
+    SPECS,
     STD_PLUS_EPS,
     check_group_norm,
     check_group_norm_rejects_indivisible_channels,
@@ -130,6 +132,12 @@ def test_a_wrong_output_that_matches_no_mistake_gets_a_hint():
     message = str(raised.value)
     assert named_mistake(message) is None
     assert "Hint: the output is off by a constant factor of 1.41 ≈ √2." in message
+
+
+def test_each_spec_is_named_after_the_student_s_function_and_forbids_the_exercise_s_functions():
+    # Any of the four normalizations computes the others, so each spec forbids them all.
+    assert [spec.name for spec in SPECS] == list(CHECKS)
+    assert all(spec.forbidden is FORBIDDEN for spec in SPECS) and FORBIDDEN.name == "normalization_layers"
 
 
 def test_every_check_of_the_exercise_catches_some_planted_mistake():
@@ -415,9 +423,9 @@ def test_the_module_s_own_mistakes_carry_its_name():
 
 def test_rms_norm_s_formula_mistakes_are_the_shared_ones_in_its_own_words():
     # One id per mistake across the course, and words that never tell an RMSNorm student to subtract the mean.
-    from autograder.normalization_layers import RMS_NORM_MISTAKES
+    from autograder.normalization_layers import RMS_NORM
 
-    words = {p.mistake.id: p.words for p in RMS_NORM_MISTAKES}
+    words = {p.mistake.id: p.words for p in RMS_NORM.planted}
     assert words["eps_outside_sqrt"] == "epsilon is added outside the square root. Use x / sqrt(mean(x²) + eps)."
     assert words["no_sqrt"].startswith("the input is divided by the mean square, not by its square root")
     assert words["no_eps"].startswith("eps is left out. Add it to the mean square inside the square root")

@@ -15,16 +15,19 @@ in its place: all it can send is data, which the checker judges.
 from __future__ import annotations
 
 import contextlib
-import importlib
+import functools
 import os
 import socket
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from .. import registry
+from ..core import forbidden as forbidden_maps
 from ..core.calling import call_student, module_classes
 from ..core.devices import _WithoutCudaKernels
 from . import CONNECTION, wire
+
 BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes}
 
 
@@ -114,7 +117,7 @@ class Kernel:
         raise ValueError(f"unknown request {op!r}")
 
     def _call(self, request: dict, codec: "KernelCodec") -> dict:
-        forbidden = _resolve(request.get("forbidden"))
+        forbidden = _forbidden(request.get("forbidden"))
         simulated = bool(request.get("simulated"))
         with contextlib.ExitStack() as stack:
             if simulated:
@@ -266,17 +269,20 @@ def _shell(state: dict) -> torch.nn.Module:
     return root
 
 
-def _resolve(reference):
-    """``"autograder.batch_norm:FORBIDDEN"``: an object of the autograder's own, by name; None stays None."""
-    if reference is None:
+def _forbidden(name):
+    """The map of forbidden functions an exercise declared under ``name``; None (nothing forbidden) stays None."""
+    if name is None:
         return None
-    if not isinstance(reference, str) or ":" not in reference or not reference.startswith("autograder."):
-        raise wire.WireError("a reference outside the autograder")
-    module, _, name = reference.partition(":")
-    value = importlib.import_module(module)
-    for part in name.split("."):
-        value = getattr(value, part)
-    return value
+    if not isinstance(name, str):
+        raise wire.WireError("a malformed name of forbidden functions")
+    _import_exercises()
+    return forbidden_maps.declared(name)
+
+
+@functools.cache
+def _import_exercises() -> None:
+    """Every exercise declares its maps when it is imported (a forked kernel has them all already)."""
+    registry.import_all()
 
 
 def describe_error(error: BaseException) -> dict:

@@ -123,3 +123,6 @@ class Property:
         """Fail with ``summary``, naming the candidate whose ``run`` result agrees with ``value``."""
         fail_diagnosed(where, value, expected, summary=summary, planted=self.candidates, run=run,
                        agree=lambda a, b: a == b, clue=None)
+
+
+from .modules import ModuleSpec  # noqa: E402,F401 - declared in its own module, offered here with the other specs

@@ -13,7 +13,6 @@ check; a test holds it to nbgrader's verdicts.
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,26 +20,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-
-def _nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def is_grade(cell) -> bool:
-    """True for a cell nbgrader gives points to."""
-    return bool(_nbgrader(cell).get("grade", False))
-
-
-def _checksum(cell) -> str:
-    """nbgrader's checksum of a cell (``nbgrader.utils.compute_checksum``): unchanged means unanswered."""
-    metadata = _nbgrader(cell)
-    digest = hashlib.md5()
-    for part in (cell.source, cell.cell_type, str(is_grade(cell)), str(bool(metadata.get("solution", False))),
-                 str(bool(metadata.get("locked", False))), metadata["grade_id"]):
-        digest.update(part.encode("utf-8"))
-    if is_grade(cell):
-        digest.update(str(float(metadata["points"])).encode("utf-8"))
-    return digest.hexdigest()
+from . import cells
 
 
 def determine_grade(cell) -> tuple[float | None, float]:
@@ -50,10 +30,10 @@ def determine_grade(cell) -> tuple[float | None, float]:
     displays as its value if that is one (partial credit), and full points
     otherwise. An answer cell left as released scores zero.
     """
-    metadata = _nbgrader(cell)
-    max_points = float(metadata["points"])
-    if metadata.get("solution", False):
-        return (0, max_points) if metadata.get("checksum") == _checksum(cell) else (None, max_points)
+    max_points = cells.points(cell)
+    if cells.is_solution(cell):
+        unchanged = cells.released_checksum(cell) == cells.compute_checksum(cell)
+        return (0, max_points) if unchanged else (None, max_points)
     if cell.cell_type != "code":
         return None, max_points
     for output in cell.outputs:
@@ -120,14 +100,14 @@ def check_notebook(path: str | os.PathLike, timeout: int = 180) -> list[TestResu
     client.execute()
     results = []
     for cell in notebook.cells:
-        if cell.cell_type != "code" or not is_grade(cell):
+        if cell.cell_type != "code" or not cells.is_grade(cell):
             continue
         points, max_points = determine_grade(cell)
         if points is None:  # an answer that the instructor grades by hand
             continue
         results.append(
             TestResult(
-                cell.metadata.nbgrader["grade_id"], points, max_points, _message(cell),
+                cells.grade_id(cell), points, max_points, _message(cell),
                 hidden=is_hidden(cell.source),
             )
         )
