@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Tests and the book import the autograder from this checkout.
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast exercises bench clean
+.PHONY: book test test-fast test-gpu exercises bench clean
 
 $(STAMP): requirements.txt pyproject.toml package-lock.json
 	@# The grading sandbox needs Debian's bubblewrap; the browser tests Debian's Chromium
@@ -33,6 +33,17 @@ test: $(STAMP)
 ## test-fast: the suite without the book build and the nbgrader runs
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -m "not slow"
+
+## test-gpu: the GPU suite (tests/gpu) from the working tree, on DEVICE=cpu|cuda, GPU_SUITE=fast|full;
+## its JSON report goes to GPU_REPORT (default benchmarks/results/gpu-$(DEVICE).json). It needs no
+## .venv: a GPU machine runs `make test-gpu DEVICE=cuda PYTHON=python3` with torch, numpy and pytest.
+DEVICE    ?= cpu
+GPU_SUITE ?= full
+GPU_ARGS  ?=
+# PYTHON given to make wins; else the course's .venv when there is one; else python3.
+GPU_PYTHON = $(if $(filter command line environment,$(origin PYTHON)),$(PYTHON),$(if $(wildcard $(PYTHON)),$(PYTHON),python3))
+test-gpu:
+	DEVICE=$(DEVICE) GPU_SUITE=$(GPU_SUITE) PYTHONPATH=. $(GPU_PYTHON) -m pytest tests/gpu $(GPU_ARGS)
 
 ## exercises: regenerate exercises/ from solutions/
 exercises: $(STAMP)

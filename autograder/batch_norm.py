@@ -141,7 +141,6 @@ BATCH_NORM = Operation(
     },
 )
 SPECS = (BATCH_NORM,)
-FORBIDDEN = BATCH_NORM.forbidden  # the name tests/test_forbidden.py reads it by
 
 # --- the check entries ---
 

@@ -13,12 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder import attention, batch_norm, batch_norm_backward, dropout, normalization_layers
+from autograder import attention, batch_norm, batch_norm_backward, dropout, normalization_layers, registry
 from autograder.core.calling import call_student
 from autograder.core.devices import run_on_simulated_cuda
 from autograder.core.forbidden import forbidden_in_source
 from conftest import ROOT
 from helpers import solution_code
+
+BATCH_NORM = registry.spec("batch_norm").forbidden
 
 aten = torch.ops.aten
 
@@ -135,7 +137,7 @@ def test_the_fused_kernel_of_nn_multiheadattention_is_refused():
         )[0]
 
     called = call_student(self_attention, (torch.randn(2, 5, 8),), where="test",
-                          forbidden=attention.ATTENTION_FORBIDDEN)
+                          forbidden=registry.spec("scaled_dot_product_attention").forbidden)
     assert called.failure is not None
     assert "it calls torch.ops.aten._native_multi_head_attention;" in called.failure.summary
 
@@ -181,13 +183,13 @@ def test_attention_may_use_torch_softmax():
 
 def test_a_kernel_reached_only_on_a_gpu_is_refused_on_the_simulated_gpu():
     # On the CPU F.dropout decomposes into bernoulli_ and arithmetic; on CUDA it reaches aten.native_dropout.
-    kernels_only = {key: name for key, name in dropout.FORBIDDEN.items()
+    kernels_only = {key: name for key, name in registry.spec("dropout").forbidden.items()
                     if isinstance(key, torch._ops.OpOverloadPacket)}
     run = run_on_simulated_cuda(lambda x: F.dropout(x, 0.5), [torch.randn(4, 5)], forbidden=kernels_only)
     assert run.problem == ("it calls torch.ops.aten.native_dropout; the exercise is to implement it with "
                            "elementary tensor operations.")
     honest = run_on_simulated_cuda(lambda x: x * (torch.rand_like(x) > 0.5) / 0.5, [torch.randn(4, 5)],
-                                   forbidden=dropout.FORBIDDEN)
+                                   forbidden=registry.spec("dropout").forbidden)
     assert honest.problem is None and honest.inconclusive is None and honest.result.device.type == "cuda"
 
 
@@ -199,50 +201,50 @@ def answer(code: str) -> str:
 
 
 SOURCE_EVASIONS = [
-    (batch_norm.FORBIDDEN, """
+    (BATCH_NORM, """
         import torch
         def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
                        eps=1e-5):
             return torch.ops.aten.native_batch_norm(
                 input, weight, bias, running_mean, running_var, training, momentum, eps)[0]
         """, ["torch.ops.aten.native_batch_norm"]),
-    (batch_norm.FORBIDDEN, "batch_norm = lambda *a: torch.ops.aten.native_batch_norm.default(*a)[0]\n",
+    (BATCH_NORM, "batch_norm = lambda *a: torch.ops.aten.native_batch_norm.default(*a)[0]\n",
      ["torch.ops.aten.native_batch_norm"]),
-    (batch_norm.FORBIDDEN, """
+    (BATCH_NORM, """
         import torch.nn.functional as functional
         def batch_norm(*args, **kwargs):
             return functional.batch_norm(*args, **kwargs)
         """, ["torch.nn.functional.batch_norm"]),
-    (batch_norm.FORBIDDEN, "from torch.nn.functional import batch_norm as bn\nbatch_norm = bn\n",
+    (BATCH_NORM, "from torch.nn.functional import batch_norm as bn\nbatch_norm = bn\n",
      ["torch.nn.functional.batch_norm"]),
-    (batch_norm.FORBIDDEN, "import torch\nbatch_norm = getattr(torch.nn.functional, 'batch_norm')\n",
+    (BATCH_NORM, "import torch\nbatch_norm = getattr(torch.nn.functional, 'batch_norm')\n",
      ["torch.nn.functional.batch_norm"]),
-    (batch_norm.FORBIDDEN, "import torch\nbatch_norm = vars(torch.nn.functional)['batch_norm']\n",
+    (BATCH_NORM, "import torch\nbatch_norm = vars(torch.nn.functional)['batch_norm']\n",
      ["torch.nn.functional.batch_norm"]),
-    (batch_norm.FORBIDDEN, "from torch.nn.functional import *\n", ["torch.nn.functional.batch_norm"]),
-    (batch_norm.FORBIDDEN, """
+    (BATCH_NORM, "from torch.nn.functional import *\n", ["torch.nn.functional.batch_norm"]),
+    (BATCH_NORM, """
         from torch import nn
         def batch_norm(input, running_mean, running_var, *args, **kwargs):
             return nn.BatchNorm2d(input.shape[1])(input)
         """, ["torch.nn.BatchNorm2d"]),
-    (batch_norm.FORBIDDEN, """
+    (BATCH_NORM, """
         import torch._decomp
         def batch_norm(*args):
             return torch._decomp.decomposition_table[key](*args)
         """, ["torch._decomp (PyTorch's own implementations of its operators)"]),
-    (normalization_layers.FORBIDDEN, "def layer_norm(x, shape, w=None, b=None, eps=1e-5):\n"
+    (registry.spec("layer_norm").forbidden, "def layer_norm(x, shape, w=None, b=None, eps=1e-5):\n"
      "    return torch.layer_norm(x, shape, w, b, eps)\n", ["torch.nn.functional.layer_norm"]),
-    (normalization_layers.FORBIDDEN, "def rms_norm(x, shape, w=None, eps=None):\n    return nn.RMSNorm(shape)(x)\n",
+    (registry.spec("layer_norm").forbidden, "def rms_norm(x, shape, w=None, eps=None):\n    return nn.RMSNorm(shape)(x)\n",
      ["torch.nn.RMSNorm"]),
-    (attention.SOFTMAX_FORBIDDEN, "def softmax(input, dim):\n    return input.softmax(dim)\n",
+    (registry.spec("softmax").forbidden, "def softmax(input, dim):\n    return input.softmax(dim)\n",
      ["torch.softmax"]),
-    (attention.SOFTMAX_FORBIDDEN, "def softmax(input, dim):\n    return nn.Softmax(dim)(input)\n",
+    (registry.spec("softmax").forbidden, "def softmax(input, dim):\n    return nn.Softmax(dim)(input)\n",
      ["torch.nn.Softmax"]),
-    (attention.ATTENTION_FORBIDDEN, "sdpa = F.scaled_dot_product_attention\n",
+    (registry.spec("scaled_dot_product_attention").forbidden, "sdpa = F.scaled_dot_product_attention\n",
      ["torch.nn.functional.scaled_dot_product_attention"]),
-    (dropout.FORBIDDEN, "def dropout(x, p=0.5, training=True, inplace=False):\n    return nn.Dropout(p)(x)\n",
+    (registry.spec("dropout").forbidden, "def dropout(x, p=0.5, training=True, inplace=False):\n    return nn.Dropout(p)(x)\n",
      ["torch.nn.Dropout"]),
-    (batch_norm_backward.FORBIDDEN, """
+    (registry.spec("batch_norm_backward").forbidden, """
         def batch_norm_backward(grad_output, input, weight, eps=1e-5):
             x = input.detach().requires_grad_()
             out = F.batch_norm(x, None, None, weight, None, training=True, eps=eps)
@@ -259,7 +261,7 @@ def test_an_answer_that_names_a_forbidden_function_is_found(forbidden, source, f
 
 OWN_CODE = [
     # The student's own function of the same name, defined and called by its bare name.
-    (batch_norm.FORBIDDEN, """
+    (BATCH_NORM, """
         def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
                        eps=1e-5):
             \"\"\"Batch normalization like ``torch.nn.functional.batch_norm``, from elementary operations.\"\"\"
@@ -269,9 +271,9 @@ OWN_CODE = [
         output = batch_norm(x, None, None)
         """),
     # An answer to a question may be the name of a function, as a string.
-    (normalization_layers.FORBIDDEN, 'one_group_equals = "layer_norm"\n'),
+    (registry.spec("layer_norm").forbidden, 'one_group_equals = "layer_norm"\n'),
     # The student's own attributes: a model of their making.
-    (dropout.FORBIDDEN, """
+    (registry.spec("dropout").forbidden, """
         class Block(torch.nn.Module):
             def __init__(self, p):
                 super().__init__()
@@ -280,14 +282,14 @@ OWN_CODE = [
                 return dropout(x, self.dropout)
         """),
     # A message that mentions the function, in prose.
-    (attention.SOFTMAX_FORBIDDEN, 'raise ValueError("use softmax, not torch.softmax, here")\n'),
+    (registry.spec("softmax").forbidden, 'raise ValueError("use softmax, not torch.softmax, here")\n'),
     # The building blocks of dropout and of attention.
-    (dropout.FORBIDDEN, "mask = torch.empty_like(x).bernoulli_(1 - p)\nkept = torch.rand_like(x) > p\n"),
-    (attention.ATTENTION_FORBIDDEN, "weights = torch.softmax(scores.masked_fill(mask, float('-inf')), dim=-1)\n"),
+    (registry.spec("dropout").forbidden, "mask = torch.empty_like(x).bernoulli_(1 - p)\nkept = torch.rand_like(x) > p\n"),
+    (registry.spec("scaled_dot_product_attention").forbidden, "weights = torch.softmax(scores.masked_fill(mask, float('-inf')), dim=-1)\n"),
     # A Transformer block may use nn.MultiheadAttention: the attention exercise forbids its functional parts only.
-    (attention.ATTENTION_FORBIDDEN, "attention = nn.MultiheadAttention(8, 2, batch_first=True)\n"),
+    (registry.spec("scaled_dot_product_attention").forbidden, "attention = nn.MultiheadAttention(8, 2, batch_first=True)\n"),
     # Replacing PyTorch's function calls nothing: the checks' references were taken before it ran.
-    (batch_norm.FORBIDDEN, "F.batch_norm = lambda input, *args, **kwargs: input.clone()\ndel torch.batch_norm\n"),
+    (BATCH_NORM, "F.batch_norm = lambda input, *args, **kwargs: input.clone()\ndel torch.batch_norm\n"),
 ]
 
 
@@ -297,8 +299,8 @@ def test_the_student_s_own_code_is_not_a_finding(forbidden, source):
 
 
 def test_source_that_does_not_parse_has_no_finding():
-    assert forbidden_in_source("def batch_norm(:\n    return F.batch_norm(x)\n", batch_norm.FORBIDDEN) == []
-    assert forbidden_in_source("x = 1\0", batch_norm.FORBIDDEN) == []
+    assert forbidden_in_source("def batch_norm(:\n    return F.batch_norm(x)\n", BATCH_NORM) == []
+    assert forbidden_in_source("x = 1\0", BATCH_NORM) == []
 
 
 def test_a_name_built_at_run_time_evades_the_source_check_but_not_the_kernel_check():
@@ -309,20 +311,21 @@ def test_a_name_built_at_run_time_evades_the_source_check_but_not_the_kernel_che
             kernel = getattr(torch.ops.aten, "native_" + "batch" + "_norm")
             return kernel(input, weight, bias, running_mean, running_var, training, momentum, eps)[0]
         """)
-    assert forbidden_in_source(source, batch_norm.FORBIDDEN) == []
+    assert forbidden_in_source(source, BATCH_NORM) == []
     namespace = {}
     exec(source, namespace)  # noqa: S102 - the test's own snippet
     assert "it calls torch.ops.aten.native_batch_norm;" in refusal(batch_norm.check_batch_norm, namespace["batch_norm"])
 
 
-# The exercises' forbidden mappings, by solution notebook.
-MAPPINGS = {
-    "batch_norm": [batch_norm.FORBIDDEN],
-    "batch_norm_backward": [batch_norm_backward.FORBIDDEN],
-    "normalization_layers": [normalization_layers.FORBIDDEN],
-    "attention": [attention.SOFTMAX_FORBIDDEN, attention.ATTENTION_FORBIDDEN],
-    "regularization": [dropout.FORBIDDEN],
-}
+# The forbidden functions of each assignment's specs, as the registry declares them.
+MAPPINGS = {a.name: [spec.forbidden for spec in registry.specs(a).values() if spec.forbidden]
+            for a in registry.ASSIGNMENTS}
+
+
+def test_every_map_of_forbidden_functions_is_named_after_its_spec_or_package():
+    for assignment in registry.ASSIGNMENTS:
+        for name, spec in registry.specs(assignment).items():
+            assert spec.forbidden.name in (name, *assignment.packages, "nothing"), (name, spec.forbidden)
 
 
 @pytest.mark.parametrize("assignment", MAPPINGS)

@@ -41,8 +41,6 @@ SPECS = (SOFTMAX, SCALED_DOT_PRODUCT_ATTENTION, MULTIHEAD_ATTENTION)
 MISTAKES: tuple[Planted, ...] = SOFTMAX_MISTAKES + ATTENTION_MISTAKES + MHA_MISTAKES
 
 # The maps of forbidden functions, by the names the tests of an answer's source read them by.
-SOFTMAX_FORBIDDEN = SOFTMAX.forbidden
-ATTENTION_FORBIDDEN = SCALED_DOT_PRODUCT_ATTENTION.forbidden
 
 __all__ = [name for name in dir() if name.startswith("check_")] + ["available_devices"]
 

@@ -16,11 +16,10 @@ from ..core.compare import OUTPUT, describe_wrong_type
 from ..core.engine import fail_naming
 from ..core.failure import fail
 from ..core.forbidden import Forbidden
-from ..core.mistakes import UNSCALED_SCORES, UNSTABLE_SOFTMAX, Mistake, catch, plant
+from ..core.mistakes import Mistake, UNSCALED_SCORES, UNSTABLE_SOFTMAX, by_position, catch, plant
 from ..core.report import Report, entry
 from ..core.spec import Operation, Property
 from ..core.tolerances import Tolerance
-from ._common import _planted
 from .softmax import _softmax
 
 # --- the planted implementation ---
@@ -130,25 +129,25 @@ NAN_ROWS = Mistake(
 
 _CHECK = "check_scaled_dot_product_attention"
 ATTENTION_MISTAKES = (
-    plant(_planted(_attention, scaling="none"),
+    plant(by_position(_attention, scaling="none"),
           UNSCALED_SCORES(size="d", advice=f": use (Q @ K^T) * scale with {_DEFAULT_SCALE}"), catch(_CHECK)),
-    plant(_planted(_attention, scaling="d"), SCORES_DIVIDED_BY_D, catch(_CHECK)),
-    plant(_planted(_attention, scaling="times_sqrt_d"), SCORES_TIMES_SQRT_D, catch(_CHECK)),
-    plant(_planted(_attention, scaling="length"), SCALE_FROM_LENGTH, catch(_CHECK),
+    plant(by_position(_attention, scaling="d"), SCORES_DIVIDED_BY_D, catch(_CHECK)),
+    plant(by_position(_attention, scaling="times_sqrt_d"), SCORES_TIMES_SQRT_D, catch(_CHECK)),
+    plant(by_position(_attention, scaling="length"), SCALE_FROM_LENGTH, catch(_CHECK),
           catch(_CHECK, length=3, source_length=5, is_causal=True)),
-    plant(_planted(_attention, scaling="ignored"), GIVEN_SCALE_IGNORED, catch(_CHECK, scale=0.3)),
-    plant(_planted(_attention, scaling="divided"), DIVIDES_BY_SCALE, catch(_CHECK, scale=0.3)),
-    plant(_planted(_attention, softmax="over_queries"), SOFTMAX_OVER_QUERIES, catch(_CHECK)),
+    plant(by_position(_attention, scaling="ignored"), GIVEN_SCALE_IGNORED, catch(_CHECK, scale=0.3)),
+    plant(by_position(_attention, scaling="divided"), DIVIDES_BY_SCALE, catch(_CHECK, scale=0.3)),
+    plant(by_position(_attention, softmax="over_queries"), SOFTMAX_OVER_QUERIES, catch(_CHECK)),
     # The -inf positions zeroed after the softmax: exactly the mistake for a boolean or causal mask; an
     # additive mask's finite values are dropped as well.
-    plant(_planted(_attention, masking="after_softmax"), MASK_AFTER_SOFTMAX, catch(_CHECK, mask="bool"),
+    plant(by_position(_attention, masking="after_softmax"), MASK_AFTER_SOFTMAX, catch(_CHECK, mask="bool"),
           catch(_CHECK, is_causal=True), catch(_CHECK, mask="additive")),
-    plant(_planted(_attention, masking="causal_transposed"), CAUSAL_TRANSPOSED,
+    plant(by_position(_attention, masking="causal_transposed"), CAUSAL_TRANSPOSED,
           catch(_CHECK, is_causal=True, length=3, source_length=5)),
-    plant(_planted(_attention, masking="bool_inverted"), BOOL_MASK_INVERTED, catch(_CHECK, mask="bool"),
+    plant(by_position(_attention, masking="bool_inverted"), BOOL_MASK_INVERTED, catch(_CHECK, mask="bool"),
           catch("check_attention_ignores_masked_keys")),
-    plant(_planted(_attention, masking="nan_rows"), NAN_ROWS, catch(_CHECK, mask="full_row")),
-    plant(_planted(_attention, softmax="unstable"), UNSTABLE_SOFTMAX(
+    plant(by_position(_attention, masking="nan_rows"), NAN_ROWS, catch(_CHECK, mask="full_row")),
+    plant(by_position(_attention, softmax="unstable"), UNSTABLE_SOFTMAX(
         detail="large scores overflow exp() to inf, and inf / inf gives NaN (or call your stable softmax)"),
         catch(_CHECK, magnitude=30.0)),
 )

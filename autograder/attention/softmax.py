@@ -11,10 +11,9 @@ from ..core.compare import OUTPUT, describe_wrong_type
 from ..core.engine import fail_naming
 from ..core.failure import fail
 from ..core.forbidden import Forbidden
-from ..core.mistakes import UNSTABLE_SOFTMAX, Mistake, catch, plant
+from ..core.mistakes import Mistake, UNSTABLE_SOFTMAX, by_position, catch, plant
 from ..core.report import Report, entry
 from ..core.spec import Operation
-from ._common import _planted
 
 # --- the planted implementation ---
 
@@ -69,17 +68,17 @@ MAX_WITHOUT_KEEPDIM = Mistake(
 )
 
 SOFTMAX_MISTAKES = (
-    plant(_planted(_softmax, shift="none"),
+    plant(by_position(_softmax, shift="none"),
           UNSTABLE_SOFTMAX(detail="exp() overflows to inf for large logits, and inf / inf gives NaN"),
           catch("check_softmax", shape=(3, 5), scale=1000.0), catch("check_softmax_rows_sum_to_one", scale=100.0)),
     # A hard-coded axis: -1 when `dim` is 0, or 0 when `dim` is the last axis.
-    plant(_planted(_softmax, axis="other"), SOFTMAX_WRONG_AXIS, catch("check_softmax", shape=(4, 6), dim=0),
+    plant(by_position(_softmax, axis="other"), SOFTMAX_WRONG_AXIS, catch("check_softmax", shape=(4, 6), dim=0),
           catch("check_softmax", shape=(4, 6), dim=-1)),
-    plant(_planted(_softmax, axis="all"), SOFTMAX_WHOLE_TENSOR, catch("check_softmax", shape=(4, 6), dim=-1)),
-    plant(_planted(_softmax, log=True), LOG_SOFTMAX, catch("check_softmax", shape=(4, 6)),
+    plant(by_position(_softmax, axis="all"), SOFTMAX_WHOLE_TENSOR, catch("check_softmax", shape=(4, 6), dim=-1)),
+    plant(by_position(_softmax, log=True), LOG_SOFTMAX, catch("check_softmax", shape=(4, 6)),
           catch("check_softmax_rows_sum_to_one")),
     # Without keepdim the maximum broadcasts silently only when the shapes allow it: square, or one column.
-    plant(_planted(_softmax, shift="max_without_keepdim"), MAX_WITHOUT_KEEPDIM, catch("check_softmax", shape=(5, 5)),
+    plant(by_position(_softmax, shift="max_without_keepdim"), MAX_WITHOUT_KEEPDIM, catch("check_softmax", shape=(5, 5)),
           catch("check_softmax", shape=(3, 1), dim=1)),
 )
 

@@ -36,9 +36,8 @@ from .checks import BATCH_NORM_BACKWARD, check_batch_norm_backward, check_batch_
 from .planted import MISTAKES
 
 SPECS = (BATCH_NORM_BACKWARD,)
-FORBIDDEN = BATCH_NORM_BACKWARD.forbidden  # the name tests/test_forbidden.py reads it by
 
-__all__ = ["BATCH_NORM_BACKWARD", "FORBIDDEN", "MISTAKES", "SPECS", "check_batch_norm_backward",
+__all__ = ["BATCH_NORM_BACKWARD", "MISTAKES", "SPECS", "check_batch_norm_backward",
            "check_batch_norm_backward_numeric"]
 
 # Trust this package and what it uses, before any student code runs (see autograder.core.integrity).

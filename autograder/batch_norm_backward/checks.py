@@ -7,11 +7,11 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from ..batch_norm import BATCH_NORM
 from ..core.calling import aten
 from ..core.forbidden import Forbidden
 from ..core.report import Report, entry
 from ..core.spec import Operation
-from ..core.tolerances import Tolerance
 from .numeric import compare_numerically
 from .planted import MISTAKES
 
@@ -84,20 +84,8 @@ BATCH_NORM_BACKWARD = Operation(
             "batch_norm_backward_elemt",
         ),
     }),
-    # The outputs are BatchNorm's gradients, with the room batch_norm gives them.
-    tolerances={
-        ("output", torch.float32): Tolerance(
-            rtol=1e-4,
-            atol=1e-5,
-            reason="the same cancellation as batch_norm's gradient: grad_input subtracts two sums over "
-            "N*H*W terms that nearly cancel, so a correct float32 answer is off by more than a few ulps",
-        ),
-        ("output", torch.float64): Tolerance(
-            rtol=1e-6,
-            atol=1e-7,
-            reason="the same cancellation as batch_norm's gradient, at float64 precision",
-        ),
-    },
+    # The outputs are BatchNorm's gradients: the same cancellation, and the room batch_norm gives them.
+    tolerances={("output", dtype): BATCH_NORM.tolerances[("grad", dtype)] for dtype in (torch.float32, torch.float64)},
 )
 
 # --- the check entries ---

@@ -40,10 +40,9 @@ from .statistics import check_dropout_fraction, check_dropout_mean
 
 SPECS = (DROPOUT,)
 # The map the tests of forbidden functions read (tests/test_forbidden.py): the spec's own.
-FORBIDDEN = DROPOUT.forbidden
 
 __all__ = [
-    "ACTIVE_IN_EVAL", "CPU_MASK", "DETACHED", "DROPOUT", "FIXED_MASK", "FORBIDDEN", "KEEP_WITH_P", "MISTAKES",
+    "ACTIVE_IN_EVAL", "CPU_MASK", "DETACHED", "DROPOUT", "FIXED_MASK", "KEEP_WITH_P", "MISTAKES",
     "MODIFIES_INPUT", "NAN_WHEN_P_IS_ONE", "NORMAL_MASK", "NOT_IN_PLACE", "NOT_SEEDED", "NOT_VALIDATED", "NO_RESCALE",
     "ROW_MASK", "SCALED_IN_EVAL", "SCALE_BY_KEEP", "SCALE_BY_P", "SHARED_MASK", "SPECS", "VALIDATED_ONLY_IN_TRAINING",
     "check_dropout_eval", "check_dropout_fraction", "check_dropout_gradient", "check_dropout_inplace",

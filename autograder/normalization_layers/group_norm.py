@@ -55,13 +55,15 @@ def make_group_norm_arguments(
 
 # --- its mistakes ---
 
+INTERLEAVED_GROUPS = Mistake(
+    "normalization_layers.interleaved_groups",
+    "the groups are made of interleaved channels (channel c in group c % num_groups). "
+    "Group g holds the contiguous channels g * C/G, ..., (g + 1) * C/G - 1: input.reshape(N, G, C // G, ...).")
+
+
 _GROUPS = catch("check_group_norm", shape=(4, 6, 5), num_groups=3)
 PLANTED = (
-    plant(_group_norm, Mistake(
-        "normalization_layers.interleaved_groups",
-        "the groups are made of interleaved channels (channel c in group c % num_groups). "
-        "Group g holds the contiguous channels g * C/G, ..., (g + 1) * C/G - 1: input.reshape(N, G, C // G, ...)."),
-        catch("check_group_norm", shape=(4, 6, 2), num_groups=2, affine=False, seed=9), groups="interleaved"),
+    plant(_group_norm, INTERLEAVED_GROUPS, catch("check_group_norm", shape=(4, 6, 2), num_groups=2, affine=False, seed=9), groups="interleaved"),
     plant(_group_norm, WRONG_AXES(
         axes="each channel on its own (that is instance normalization)",
         rule="Group normalization takes the statistics over the C // num_groups channels of each group together."),

@@ -75,6 +75,28 @@ def make_instance_norm_arguments(
 
 # --- its mistakes ---
 
+INPUT_STATS_WITHOUT_USE_INPUT_STATS = Mistake(
+    "normalization_layers.input_stats_without_use_input_stats",
+    "use_input_stats=False normalizes with the statistics of the input. Without input "
+    "statistics, normalize with running_mean and running_var.")
+
+RUNNING_STATS_UPDATED_IN_EVAL = Mistake(
+    "normalization_layers.running_stats_updated_in_eval",
+    "use_input_stats=False changes running_mean and running_var. They are updated only "
+    "when the input statistics are used.")
+
+RUNNING_STATS_NOT_IN_PLACE = Mistake(
+    "normalization_layers.running_stats_not_in_place",
+    "running_mean and running_var are not updated in place. Change the tensors you were "
+    "given, e.g. running_mean.mul_(1 - momentum).add_(momentum * mean); assigning "
+    "running_mean = ... only rebinds a local name.")
+
+RUNNING_VAR_OF_WHOLE_BATCH = Mistake(
+    "normalization_layers.running_var_of_whole_batch",
+    "running_var is updated with the variance of the whole batch. PyTorch averages over "
+    "the batch the unbiased variance of each sample's channel.")
+
+
 _NO_RUNNING = catch("check_instance_norm", shape=(4, 3, 10), running_stats=False)
 _RUNNING = catch("check_instance_norm", shape=(4, 3, 10), momentum=0.3, seed=1)
 _EVAL = catch("check_instance_norm", shape=(4, 3, 10), use_input_stats=False, seed=2)
@@ -88,28 +110,11 @@ PLANTED = (
         axes="all the channels of a sample together (that is group normalization with one group)",
         rule="Normalize each channel separately."),
         _NO_RUNNING, axes="channels"),
-    plant(_instance_norm, Mistake(
-        "normalization_layers.input_stats_without_use_input_stats",
-        "use_input_stats=False normalizes with the statistics of the input. Without input "
-        "statistics, normalize with running_mean and running_var."),
-        _EVAL, running="input_stats_in_eval"),
-    plant(_instance_norm, Mistake(
-        "normalization_layers.running_stats_updated_in_eval",
-        "use_input_stats=False changes running_mean and running_var. They are updated only "
-        "when the input statistics are used."),
-        _EVAL, running="updated_in_eval"),
-    plant(_instance_norm, Mistake(
-        "normalization_layers.running_stats_not_in_place",
-        "running_mean and running_var are not updated in place. Change the tensors you were "
-        "given, e.g. running_mean.mul_(1 - momentum).add_(momentum * mean); assigning "
-        "running_mean = ... only rebinds a local name."),
-        _RUNNING, running="not_updated"),
+    plant(_instance_norm, INPUT_STATS_WITHOUT_USE_INPUT_STATS, _EVAL, running="input_stats_in_eval"),
+    plant(_instance_norm, RUNNING_STATS_UPDATED_IN_EVAL, _EVAL, running="updated_in_eval"),
+    plant(_instance_norm, RUNNING_STATS_NOT_IN_PLACE, _RUNNING, running="not_updated"),
     plant(_instance_norm, BIASED_RUNNING_VAR, _RUNNING, running="biased"),
-    plant(_instance_norm, Mistake(
-        "normalization_layers.running_var_of_whole_batch",
-        "running_var is updated with the variance of the whole batch. PyTorch averages over "
-        "the batch the unbiased variance of each sample's channel."),
-        _RUNNING, running="whole_batch"),
+    plant(_instance_norm, RUNNING_VAR_OF_WHOLE_BATCH, _RUNNING, running="whole_batch"),
     plant(_instance_norm, FLIPPED_MOMENTUM, _RUNNING, running="flipped_momentum"),
 ) + standardization_mistakes(
     _instance_norm, "Instance normalization",

@@ -64,6 +64,27 @@ def _torch_rms_norm(input, normalized_shape, weight=None, eps=None):
 
 # --- its mistakes ---
 
+RMS_CENTRED = Mistake(
+    "normalization_layers.rms_centred",
+    "the mean is subtracted (that is layer normalization). RMSNorm does not centre: "
+    "it divides x by sqrt(mean(x²) + eps).")
+
+RMS_STD = Mistake(
+    "normalization_layers.rms_std",
+    "the input is divided by its standard deviation. RMSNorm divides by the root mean "
+    "square, sqrt(mean(x²) + eps), which does not subtract the mean.")
+
+RMS_L2_NORM = Mistake(
+    "normalization_layers.rms_l2_norm",
+    "the input is divided by its L2 norm, sqrt(sum(x²)). RMSNorm divides by the root "
+    "mean square, sqrt(mean(x²) + eps).")
+
+RMS_SQUARE_OF_MEAN = Mistake(
+    "normalization_layers.rms_square_of_mean",
+    "the input is divided by sqrt(mean(x)²), the square of the mean, not by the root of the mean of "
+    "the squares. Square first, then average: x / sqrt(mean(x²) + eps).")
+
+
 # RMSNorm's formula in the shared mistakes' words: their default would tell the student to subtract the mean.
 RMS_FORMULA = "x / sqrt(mean(x²) + eps)"
 RMS_DEFAULT_EPS = Mistake(
@@ -74,26 +95,10 @@ RMS_DEFAULT_EPS = Mistake(
 _RMS = catch("check_rms_norm", shape=(4, 5, 8), eps=1e-5)
 _RMS_SMALL = catch("check_rms_norm", shape=(4, 5, 8), eps=None, scale=1e-3, seed=1)
 PLANTED = (
-    plant(_rms_norm, Mistake(
-        "normalization_layers.rms_centred",
-        "the mean is subtracted (that is layer normalization). RMSNorm does not centre: "
-        "it divides x by sqrt(mean(x²) + eps)."),
-        _RMS, form="centred"),
-    plant(_rms_norm, Mistake(
-        "normalization_layers.rms_std",
-        "the input is divided by its standard deviation. RMSNorm divides by the root mean "
-        "square, sqrt(mean(x²) + eps), which does not subtract the mean."),
-        _RMS, form="std"),
-    plant(_rms_norm, Mistake(
-        "normalization_layers.rms_l2_norm",
-        "the input is divided by its L2 norm, sqrt(sum(x²)). RMSNorm divides by the root "
-        "mean square, sqrt(mean(x²) + eps)."),
-        _RMS, form="l2"),
-    plant(_rms_norm, Mistake(
-        "normalization_layers.rms_square_of_mean",
-        "the input is divided by sqrt(mean(x)²), the square of the mean, not by the root of the mean of "
-        "the squares. Square first, then average: x / sqrt(mean(x²) + eps)."),
-        _RMS, form="square_of_mean"),
+    plant(_rms_norm, RMS_CENTRED, _RMS, form="centred"),
+    plant(_rms_norm, RMS_STD, _RMS, form="std"),
+    plant(_rms_norm, RMS_L2_NORM, _RMS, form="l2"),
+    plant(_rms_norm, RMS_SQUARE_OF_MEAN, _RMS, form="square_of_mean"),
     plant(_rms_norm, NO_SQRT(statistic="mean square", root="its square root", formula=RMS_FORMULA),
           _RMS, denominator="s + eps"),
     plant(_rms_norm, EPS_OUTSIDE_SQRT(formula=RMS_FORMULA), _RMS_SMALL, denominator="sqrt(s) + eps"),

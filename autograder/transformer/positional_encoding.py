@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.mistakes import Mistake, catch, plant
+from ..core.mistakes import Mistake, by_position, catch, plant
 from ..core.report import Report, entry
 from ..core.spec import Operation
 
@@ -44,17 +44,6 @@ def _positional_encoding(length, d_model, dtype=torch.float32, *, columns="inter
         sine = column % 2 == (1 if columns == "swapped" else 0)
         encoding = torch.where(sine, angle.sin(), angle.cos())
     return encoding.to(dtype)
-
-
-def _planted(function, **switch):
-    """``function`` with the keywords ``switch`` on, taking a check's arguments by position only.
-
-    A check that passes keywords to what it tests (a module check, its constructor's
-    arguments) fails a planted function here, in this wrapper, whose name
-    (``_planted.<locals>.<lambda>``) its message shows: the function itself keeps its
-    own keywords for the switches.
-    """
-    return lambda *args: function(*args, **switch)
 
 
 # --- its mistakes ---
@@ -100,13 +89,13 @@ POSITIONS_FROM_ONE = Mistake(
 
 _ENCODING_TEST = catch("check_sinusoidal_positional_encoding")
 ENCODING_MISTAKES = (
-    plant(_planted(_positional_encoding, columns="swapped"), SIN_COS_SWAPPED, _ENCODING_TEST),
-    plant(_planted(_positional_encoding, columns="concatenated"), SIN_COS_CONCATENATED, _ENCODING_TEST),
-    plant(_planted(_positional_encoding, exponent="i"), EXPONENT_WITHOUT_TWO, _ENCODING_TEST),
-    plant(_planted(_positional_encoding, exponent="2j"), INDEX_NOT_HALVED, _ENCODING_TEST),
-    plant(_planted(_positional_encoding, exponent="j"), EXPONENT_FROM_COLUMN, _ENCODING_TEST),
-    plant(_planted(_positional_encoding, frequency="multiplied"), FREQUENCY_INVERTED, _ENCODING_TEST),
-    plant(_planted(_positional_encoding, first_position=1), POSITIONS_FROM_ONE, _ENCODING_TEST),
+    plant(by_position(_positional_encoding, columns="swapped"), SIN_COS_SWAPPED, _ENCODING_TEST),
+    plant(by_position(_positional_encoding, columns="concatenated"), SIN_COS_CONCATENATED, _ENCODING_TEST),
+    plant(by_position(_positional_encoding, exponent="i"), EXPONENT_WITHOUT_TWO, _ENCODING_TEST),
+    plant(by_position(_positional_encoding, exponent="2j"), INDEX_NOT_HALVED, _ENCODING_TEST),
+    plant(by_position(_positional_encoding, exponent="j"), EXPONENT_FROM_COLUMN, _ENCODING_TEST),
+    plant(by_position(_positional_encoding, frequency="multiplied"), FREQUENCY_INVERTED, _ENCODING_TEST),
+    plant(by_position(_positional_encoding, first_position=1), POSITIONS_FROM_ONE, _ENCODING_TEST),
 )
 
 # --- the spec ---

@@ -152,6 +152,8 @@ def pytest_sessionfinish(session, exitstatus):
     }
     settings.REPORT.parent.mkdir(parents=True, exist_ok=True)
     settings.REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
-    if terminal is not None:
-        terminal.write_line(f"GPU suite report: {settings.REPORT}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _entries and settings.REPORT is not None:
+        terminalreporter.write_line(f"GPU suite report ({settings.DEVICE}, {settings.SUITE}): {settings.REPORT}")

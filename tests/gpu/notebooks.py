@@ -44,18 +44,9 @@ def solution_namespace(assignment: str) -> dict:
     return namespace
 
 
-def test_cells(assignment: str) -> list[dict]:
+def graded_cells(assignment: str) -> list[dict]:
     """The cells nbgrader grades by running them, in order."""
     return [cell for cell in code_cells(assignment) if cells.is_test(cell)]
-
-
-def run_test_cells(assignment: str, namespace: dict) -> list[str]:
-    """Run every test cell in ``namespace``; the grade_ids of those that ran."""
-    ran = []
-    for cell in test_cells(assignment):
-        _run(cell, assignment, namespace)
-        ran.append(cells.grade_id(cell))
-    return ran
 
 
 def missing_dependency(error: BaseException) -> str | None:
