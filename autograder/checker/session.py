@@ -101,8 +101,10 @@ class Session:
         # generator goes on from where the kernel left it: torch.manual_seed before a call means what it
         # means in-process. (The checks seed it themselves before drawing anything of their own.)
         if not codec.fake:  # a simulated run draws no values
-            codec.buffers.append(torch.get_rng_state().numpy().tobytes())
-            header["rng"] = len(codec.buffers) - 1
+            cuda = any(isinstance(t, torch.Tensor) and t.is_cuda for t in codec.sent)
+            for key, state in wire.rng_states(cuda).items():  # and CUDA's generator for a call on the GPU
+                codec.buffers.append(state)
+                header[key] = len(codec.buffers) - 1
         reply, answer = self.request(header, codec.buffers, simulated=codec.fake)
         answer.sent = codec.sent
         value = answer.read(reply.get("value"))
@@ -116,7 +118,7 @@ class Session:
         except RemoteFailure as failure:
             self.broken = str(failure)
             raise
-        wire.set_rng_state(answer.buffers, reply.get("rng"))
+        wire.set_rng_states(answer.buffers, reply)
         inputs = [t for t in codec.sent if isinstance(t, torch.Tensor) and t.requires_grad]
         if reply.get("graph") is not None and answer.grad_outputs and inputs:
             value = _join_graph(self, reply["graph"], value, answer.grad_outputs, inputs)

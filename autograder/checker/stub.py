@@ -83,9 +83,9 @@ class Kernel:
         reply.sent = codec.tensors
         try:
             header = {"value": reply.encode(value.get("value"))}
-            if "rng" in value:
-                reply.buffers.append(value["rng"].numpy().tobytes())
-                header["rng"] = len(reply.buffers) - 1
+            for key, state in value.get("rng", {}).items():
+                reply.buffers.append(state)
+                header[key] = len(reply.buffers) - 1
             outputs = reply.grad_outputs  # the outputs that carry gradients, in the order they were sent
             reply.sent, reply.grad_outputs = [], []
             for key in ("updates", "mirrors"):
@@ -127,7 +127,7 @@ class Kernel:
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
                 raise TypeError("malformed arguments")
             before = [None if simulated else _snapshot(t) for t in codec.tensors]
-            wire.set_rng_state(codec.buffers, request.get("rng"))
+            wire.set_rng_states(codec.buffers, request)
             within = [_WithoutCudaKernels(), torch.no_grad()] if simulated else [torch.enable_grad()] if request.get(
                 "grad") else []
             value = _student(lambda: callee(*args, **kwargs), forbidden, within)
@@ -135,7 +135,7 @@ class Kernel:
         answer["updates"] = [(i, t) for i, (t, old) in enumerate(zip(codec.tensors, before))
                              if old is not None and _changed(t, old)]
         if not simulated:
-            answer["rng"] = torch.get_rng_state()
+            answer["rng"] = wire.rng_states(request.get("cuda_rng") is not None)
         inputs = [t for t in codec.tensors if isinstance(t, torch.Tensor) and t.requires_grad]
         if request.get("grad") and inputs:
             answer.update(graph=len(self.graphs) + 1, inputs=inputs, forbidden=forbidden)

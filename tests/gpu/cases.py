@@ -16,7 +16,7 @@ import torch
 from autograder import registry
 
 from .notebooks import missing_dependency
-from .settings import DEVICES, FAST
+from .settings import DEVICE, DEVICES, FAST
 
 FULL_PRECISION = (torch.float32, torch.float64)
 HALF = (torch.float16, torch.bfloat16)
@@ -149,10 +149,11 @@ class PlantedCall:
     planted: object = field(hash=False)
     catch: object = field(hash=False)
     takes_devices: bool
+    number: int  # of the planted mistake within its spec (a spec may plant one mistake two ways)
     index: int  # of the catch within the planted mistake
 
     def __str__(self) -> str:
-        return f"{self.spec}-{self.planted.mistake.id}-{self.index}"
+        return f"{self.spec}-{self.planted.mistake.id}-{self.number}.{self.index}"
 
     def entry(self):
         return getattr(registry.package(self.package), self.catch.check)
@@ -164,8 +165,7 @@ class PlantedCall:
 
     @property
     def devices(self) -> list[str] | None:
-        from .settings import DEVICE
-
+        """The device under test alone, for an entry that takes ``devices``; None: the entry's own choice."""
         return [DEVICE] if self.takes_devices else None
 
 
@@ -181,7 +181,7 @@ def _shown(value):
 
 
 def check_calls() -> list[CheckCall]:
-    """Each distinct check call of each spec (as tests/test_catalog.py finds them), in every dtype it takes.
+    """Each distinct check call of each spec (as tests/specs/test_catalog.py finds them), in every dtype it takes.
 
     The fast suite gives each spec one dtype, in turn, so that every dtype, declared or not, still runs.
     """
@@ -213,7 +213,7 @@ def planted_calls() -> list[PlantedCall]:
                 if FAST and (number or index):
                     continue
                 found.append(PlantedCall(name, spec.name, planted, catch,
-                                         takes(getattr(module, catch.check), "devices"), index))
+                                         takes(getattr(module, catch.check), "devices"), number, index))
     return found
 
 

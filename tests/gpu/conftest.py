@@ -22,7 +22,6 @@ from . import settings
 from .notebooks import missing_dependency, solution_namespace
 
 HERE = Path(__file__).resolve().parent
-ROOT = settings.ROOT  # as tests/conftest.py has it, for a module that looks for it here
 
 _entries: dict[str, dict] = {}
 _started = time.time()
@@ -36,18 +35,15 @@ def pytest_configure(config):
 
 
 def _ours(item) -> bool:
-    return HERE in Path(str(item.path)).resolve().parents
+    return HERE in Path(str(getattr(item, "path", None) or item.fspath)).resolve().parents
 
 
+# Before -m selects by markers, so that `-m gpu` and `-m "not gpu"` see this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if _ours(item):
             item.add_marker("gpu")
-
-
-def pytest_report_header(config):
-    return (f"GPU suite: DEVICE={settings.DEVICE} ({settings.device_name()}), GPU_SUITE={settings.SUITE}, "
-            f"report: {settings.REPORT or 'none'}")
 
 
 # --- what the tests use ----------------------------------------------------------------
@@ -108,11 +104,13 @@ def _message(call) -> str | None:
     return f"{call.excinfo.typename}: {error}"
 
 
-@pytest.hookimpl(wrapper=True)
+# An old-style wrapper, which every pytest since 3 runs: the GPU machine's pytest may be older than this one.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    report = yield
+    outcome = yield
+    report = outcome.get_result()
     if not _ours(item):
-        return report
+        return
     entry = _entries.setdefault(item.nodeid, {
         "test": item.nodeid, "parameters": _jsonable(getattr(getattr(item, "callspec", None), "params", {})),
         "outcome": None, "message": None, "seconds": {},
@@ -134,7 +132,6 @@ def pytest_runtest_makereport(item, call):
             entry["outcome"] = recorded.pop("outcome")
         if recorded:
             entry["recorded"] = _jsonable(recorded)
-    return report
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -156,4 +153,5 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter):
     if _entries and settings.REPORT is not None:
-        terminalreporter.write_line(f"GPU suite report ({settings.DEVICE}, {settings.SUITE}): {settings.REPORT}")
+        terminalreporter.write_line(f"GPU suite on {settings.DEVICE} ({settings.device_name()}), "
+                                    f"GPU_SUITE={settings.SUITE}: report in {settings.REPORT}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autograder import cells
 
-ROOT = Path(__file__).resolve().parents[2]
+from .settings import ROOT
 
 
 def notebook_path(assignment: str) -> Path:

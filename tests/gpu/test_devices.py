@@ -97,6 +97,8 @@ def test_a_result_that_depends_on_the_device_fails_naming_cuda(variant, batch_no
         pytest.skip(NEEDS_GPU)
     if variant == "tf32_on_cuda" and torch.cuda.get_device_capability()[0] < 8:
         pytest.skip(f"{torch.cuda.get_device_name()} has no TF32 (compute capability below 8.0)")
+    # The solution itself passes on both devices with these arguments: what fails is the variant.
+    check(solution, devices=["cpu", "cuda"], **arguments)
     failure = _failure(check, student, ["cpu", "cuda"], **arguments)
     assert failure is not None, f"the check passed {variant}, whose result on cuda is not the CPU's"
     record("message", str(failure))

@@ -1,6 +1,6 @@
 """Every planted mistake is caught, and named, on the device under test.
 
-As ``tests/test_catalog.py`` does on the CPU, with the check entries that take
+As ``tests/specs/test_catalog.py`` does on the CPU, with the check entries that take
 ``devices`` told to run on the device alone: a planted mistake must be told
 apart from the reference by the device's own arithmetic, not by the CPU's.
 With DEVICE=cpu a device mistake (a mask made on the CPU) cannot show on the

@@ -16,6 +16,7 @@ import time
 import torch
 
 from autograder import cells
+from autograder.core.devices import available_devices
 
 from .notebooks import graded_cells, missing_dependency, solution_namespace
 
@@ -25,8 +26,6 @@ _OUT = sys.stdout
 
 def time_assignment(assignment: str) -> dict:
     """The seconds each test cell of ``assignment`` takes in its solution's namespace, and what failed."""
-    from autograder.core.devices import available_devices
-
     timing = {"devices": available_devices(), "torch_threads": torch.get_num_threads(),
               "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     start = time.perf_counter()

@@ -9,7 +9,6 @@ guards that fail when a test cell calls them other than through
 import contextvars
 import functools
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -17,12 +16,12 @@ import torch
 
 from autograder.core import calling, integrity
 from autograder.core.tolerances import declare
+from conftest import ROOT
 
 # The operations these tests compare, declared as a spec would declare them.
 for _name in ("scale", "double"):
     declare(_name)
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
 INSIDE = contextvars.ContextVar("inside_call_student", default=False)
 TESTING = contextvars.ContextVar("in_a_test_cell", default=False)

@@ -13,8 +13,9 @@ Needs ``apt-get install chromium`` and ``npm ci`` (for node_modules/axe-core).
 import json
 import re
 from collections import Counter
-from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -23,10 +24,9 @@ from playwright.sync_api import sync_playwright
 
 from autograder import registry
 from browser.site import CHROMIUM, CHROMIUM_ARGS, LocalServer, Visit, offline_context, visit
+from conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"

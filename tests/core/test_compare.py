@@ -8,6 +8,9 @@ import torch
 
 from autograder.core.compare import ArrayRules, compare, compare_outputs
 from autograder.core.hints import hint
+from autograder.core.tolerances import declare
+
+declare("op")  # the operation these tests compare, as a spec declares it
 
 X = torch.tensor([[1.0, -2.0, 3.0], [0.5, 4.0, -1.5], [2.0, 2.5, -3.0]])
 

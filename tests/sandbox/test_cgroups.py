@@ -164,7 +164,7 @@ time.sleep(600)
 
 def test_a_new_grader_removes_the_cgroups_and_processes_a_killed_grader_left(tree):
     grader = subprocess.Popen([sys.executable, "-c", STALE_GRADER], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     folders = [Path(f) for f in grader.stdout.readline().split()]
     os.kill(grader.pid, signal.SIGKILL)
     grader.wait()

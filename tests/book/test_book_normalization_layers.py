@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
+from conftest import ROOT
 from helpers import printed
 
-pytestmark = pytest.mark.slow
 
 CHAPTER = "book/normalization/normalization_layers"
 
@@ -100,7 +100,7 @@ def test_digressions_are_collapsed_and_still_computed(built_book):
 
 
 def test_batch_renorm_defines_the_batch_standard_deviation_without_itself():
-    source = (Path(__file__).parent.parent / f"{CHAPTER}.md").read_text()
+    source = (ROOT / f"{CHAPTER}.md").read_text()
     definition = re.search(r"\\sigma_B = (.*?)\$", source, re.S)
     assert definition and "\\sigma_B" not in definition.group(1), definition
 

@@ -7,7 +7,6 @@ from bs4 import BeautifulSoup
 
 from helpers import printed
 
-pytestmark = pytest.mark.slow
 
 CHAPTER = "book/normalization/feature_scaling"
 

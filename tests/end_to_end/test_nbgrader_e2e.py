@@ -11,7 +11,6 @@ from nbgrader.api import Gradebook
 from conftest import ROOT
 from helpers import solution_code, submission
 
-pytestmark = pytest.mark.slow
 
 ASSIGNMENT = "batch_norm"
 EPS_OUTSIDE_SQRT = ("torch.sqrt(var.reshape(per_channel) + eps)", "(torch.sqrt(var.reshape(per_channel)) + eps)")

@@ -18,7 +18,7 @@ def test_grading_imports_no_exercise_module_and_not_torch():
     assert {f"autograder.grading.{module}" for module in MODULES} <= loaded
     assert not {f"autograder.{exercise}" for exercise in registry.packages()} & loaded
     assert "torch" not in loaded
-    assert {m.split(".")[1] for m in loaded if m.startswith("autograder.")} <= {"core", "grading", "sandbox", "checker"}
+    assert {m.split(".")[1] for m in loaded if m.startswith("autograder.")} <= {"cells", "core", "grading", "sandbox", "checker"}
     # Of the checker, the grader reads only verdicts; the checker itself is a process of its own.
     assert {m for m in loaded if m.startswith("autograder.checker")} <= {"autograder.checker",
                                                                          "autograder.checker.verdicts"}

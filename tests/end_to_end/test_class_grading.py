@@ -23,7 +23,6 @@ from autograder.grading.pipeline import Limits, grade
 from conftest import ROOT
 from helpers import question_points
 
-pytestmark = pytest.mark.slow
 
 # A correct submission runs in seconds; an infinite loop is stopped after half a minute.
 # A correct submission needs under 100 MB: the corpus's memory and disk cases hit these limits.

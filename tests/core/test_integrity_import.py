@@ -8,9 +8,9 @@ itself has already changed.
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 
 
 def run_python(code: str) -> str:

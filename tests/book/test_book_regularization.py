@@ -9,16 +9,14 @@ do not, and that each strength was chosen by the validation accuracy.
 """
 
 import re
-from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from helpers import printed
 
-pytestmark = pytest.mark.slow
 
 CHAPTER = "book/regularization/regularization"
-ROOT = Path(__file__).resolve().parent.parent
 NUMBER = r"[-+]?\d+(?:\.\d+)?"
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```$", re.S | re.M)

@@ -68,12 +68,12 @@ parsing the code cells, so a helper that passes its first argument to glue,
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 
 
 def chapters() -> list[str]:

@@ -7,7 +7,6 @@ import pytest
 from helpers import chapter_page, glued, printed
 from helpers import printed_differences as differences
 
-pytestmark = pytest.mark.slow
 
 CHAPTER = "book/attention/self_attention"
 

@@ -29,7 +29,6 @@ from conftest import ROOT
 from helpers import question_points
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="the hub runs servers as system accounts, which only root creates"),
 ]
 

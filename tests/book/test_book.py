@@ -13,7 +13,6 @@ from bs4 import BeautifulSoup
 
 from helpers import printed
 
-pytestmark = pytest.mark.slow
 
 CHAPTER = "book/normalization/batch_norm"
 NUMBER = r"\d+\.\d+"
