@@ -16,7 +16,7 @@ import torch
 
 from .calling import Called, ForbiddenCall, call_student, describe_call, materialize
 from .compare import OUTPUT, compare, compare_outputs, describe_difference
-from .devices import SIMULATED_CUDA, available_devices, exact_float32, run_on_simulated_cuda
+from .devices import SIMULATED_CUDA, available_devices, exact_float32, mixes_devices, run_on_simulated_cuda
 from .failure import Failure
 from .hints import hint, output_hint
 from .mistakes import Mistake, Planted, diagnose
@@ -60,6 +60,9 @@ def check_against_reference(
             expected = _run_reference(reference, arguments, device, grad_wrt)
             actual = call_student(student, arguments, where=where, device=device, grad_wrt=grad_wrt,
                                   forbidden=forbidden)
+            mixed = mixes_devices(actual.error) if actual.error is not None else None
+            if mixed:  # worded as the simulated GPU words it
+                Failure(where, summary=mixed).fail()
             actual.result()  # fails the check if the student's code raised
             problems = _compare_results(actual, expected, operation, state, outputs)
             if problems:

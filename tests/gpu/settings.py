@@ -5,7 +5,8 @@ stands in for it, so the whole suite also runs on a machine without a GPU.
 ``GPU_SUITE`` (fast or full, default fast): fast keeps every test alive on a
 small CPU in about a minute (a plain ``pytest`` collects this folder too, and
 must stay quick); full is what a GPU machine runs. ``GPU_REPORT``: where the
-JSON report goes (default ``benchmarks/results/gpu-<device>.json``; empty: none).
+JSON report goes (unset or empty: none; ``make test-gpu`` writes
+``benchmarks/results/gpu-<device>.json``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ DEVICE = os.environ.get("DEVICE", "cpu").strip() or "cpu"
 SUITE = os.environ.get("GPU_SUITE", "fast").strip() or "fast"
 FAST = SUITE == "fast"
 
-_report = os.environ.get("GPU_REPORT")
-REPORT = None if _report == "" else Path(_report or ROOT / "benchmarks" / "results" / f"gpu-{DEVICE}.json")
+_report = os.environ.get("GPU_REPORT", "").strip()
+REPORT = Path(_report) if _report else None
 
 # The devices a check that takes ``devices`` runs on: the CPU, and the device under test
 # (once, when the CPU stands in for it).

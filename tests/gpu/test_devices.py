@@ -108,10 +108,6 @@ def test_a_result_that_depends_on_the_device_fails_naming_cuda(variant, batch_no
 # --- a tensor made on the CPU inside the function ---------------------------------------------
 
 
-class WordingDiffers(AssertionError):
-    """Real CUDA and the simulated GPU both fail the code, in different words."""
-
-
 def zeros_on_the_cpu(solution):
     """Adds ``torch.zeros(C)``, made on the CPU whatever the input's device."""
 
@@ -128,8 +124,6 @@ def _wording(failure: CheckFailed) -> tuple:
     return summary, failure.failure.mistake, failure.failure.hint
 
 
-@pytest.mark.xfail(DEVICE == "cuda", reason="real CUDA and the simulated GPU word a device mix-up differently",
-                   strict=True, raises=WordingDiffers)
 def test_a_tensor_made_on_the_cpu_fails_on_cuda_as_on_the_simulated_gpu(batch_norm, record):
     check, solution = batch_norm
     student = zeros_on_the_cpu(solution)
@@ -143,5 +137,18 @@ def test_a_tensor_made_on_the_cpu_fails_on_cuda_as_on_the_simulated_gpu(batch_no
     assert real is not None, "real CUDA passed a function that adds a CPU tensor to a CUDA one"
     record("cuda_message", str(real))
     assert "on cuda" in str(real), str(real)
-    if _wording(real) != _wording(simulated):
-        raise WordingDiffers(f"real CUDA says {_wording(real)!r}; the simulated GPU says {_wording(simulated)!r}")
+    assert _wording(real) == _wording(simulated), (_wording(real), _wording(simulated))
+
+
+def test_the_error_of_a_real_gpu_reads_as_the_simulated_gpu_s(batch_norm, record):
+    """The words of a device mix-up do not depend on which GPU found it: a real one raises PyTorch's RuntimeError."""
+    check, solution = batch_norm
+    simulated = _failure(check, zeros_on_the_cpu(solution), ["cpu", SIMULATED_CUDA])
+
+    def raises_as_real_cuda(input, *args):
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, cuda:0 "
+                           "and cpu!")
+
+    real = _failure(check, raises_as_real_cuda, ["cpu"])
+    record("real_message", str(real))
+    assert real is not None and _wording(real) == _wording(simulated), (str(real), str(simulated))
