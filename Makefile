@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Tests and the book import the autograder from this checkout.
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast exercises bench clean
+.PHONY: book test test-fast test-gpu exercises bench clean
 
 $(STAMP): requirements.txt pyproject.toml package-lock.json
 	@# The grading sandbox needs Debian's bubblewrap; the browser tests Debian's Chromium
@@ -26,13 +26,27 @@ $(STAMP): requirements.txt pyproject.toml package-lock.json
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
-## test: run the whole test suite, the book build and nbgrader end to end included
+## test: run the whole test suite, the book build and nbgrader end to end included (and the GPU
+## suite's fast subset on the CPU, so that it keeps working where no GPU is at hand)
 test: $(STAMP)
 	$(PYTHON) -m pytest
 
-## test-fast: the suite without the book build and the nbgrader runs
+## test-fast: the unit folders of the suite (no book build, no nbgrader runs, no end-to-end grading)
+UNIT := tests/core tests/specs tests/exercises tests/checker tests/grading tests/sandbox tests/commands
 test-fast: $(STAMP)
-	$(PYTHON) -m pytest -m "not slow"
+	$(PYTHON) -m pytest -m "not slow" $(UNIT)
+
+## test-gpu: the GPU suite (tests/gpu) from the working tree, on DEVICE=cpu|cuda, GPU_SUITE=fast|full;
+## its JSON report goes to GPU_REPORT (default benchmarks/results/gpu-$(DEVICE).json). It needs no
+## .venv: a GPU machine runs `make test-gpu DEVICE=cuda PYTHON=python3` with torch, numpy and pytest.
+DEVICE    ?= cpu
+GPU_SUITE ?= full
+GPU_ARGS  ?=
+GPU_REPORT ?= benchmarks/results/gpu-$(DEVICE).json
+# PYTHON given to make wins; else the course's .venv when there is one; else python3.
+GPU_PYTHON = $(if $(filter command line environment,$(origin PYTHON)),$(PYTHON),$(if $(wildcard $(PYTHON)),$(PYTHON),python3))
+test-gpu:
+	DEVICE=$(DEVICE) GPU_SUITE=$(GPU_SUITE) GPU_REPORT=$(GPU_REPORT) PYTHONPATH=. $(GPU_PYTHON) -m pytest tests/gpu $(GPU_ARGS)
 
 ## exercises: regenerate exercises/ from solutions/
 exercises: $(STAMP)

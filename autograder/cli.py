@@ -146,7 +146,7 @@ def _run(args, server) -> int:
 def _check(notebook: str, timeout: int) -> int:
     import os
 
-    from .check import check_notebook, format_report
+    from .self_check import check_notebook, format_report
 
     if not os.path.isfile(notebook):
         print(f"error: no such notebook: {notebook}", file=sys.stderr)

@@ -27,6 +27,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from autograder.cells import grade_id
+
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "batch_norm"
 SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION\n", re.M)
@@ -48,14 +50,14 @@ def make_course(where: Path, submissions: int) -> Path:
         shutil.copytree(ROOT / folder, course / folder)
     run([sys.executable, "-m", "autograder", "generate", ASSIGNMENT], course)
     source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    answer = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == ASSIGNMENT)
+    answer = next(c.source for c in source.cells if grade_id(c) == ASSIGNMENT)
     answer = SOLUTION.sub("", answer)
     kinds = list(MISTAKES)
     for number in range(submissions):
         kind = kinds[number % len(kinds)]
         notebook = nbformat.read(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
         for cell in notebook.cells:
-            if MISTAKES[kind] and cell.metadata.get("nbgrader", {}).get("grade_id") == ASSIGNMENT:
+            if MISTAKES[kind] and grade_id(cell) == ASSIGNMENT:
                 cell.source = MISTAKES[kind](answer)
         folder = course / "grading" / "submitted" / f"student{number:03d}_{kind}" / ASSIGNMENT
         folder.mkdir(parents=True)

@@ -246,11 +246,11 @@ DISPLAYS_FAKE_REPORTS = """
 
 SWAPS_CODE_OBJECTS = """
     # The checks of the kernel's copy of the autograder accept anything and show a pass.
-    import autograder.batch_norm, autograder.core.checks
+    import autograder.batch_norm, autograder.core.engine
     def accept(*args, **kwargs):
         from IPython.display import display
         display({{"text/plain": "FORGED"}}, raw=True)
-    for function in (autograder.batch_norm.check_batch_norm, autograder.core.checks.check_against_reference,
+    for function in (autograder.batch_norm.check_batch_norm, autograder.core.engine.check_against_reference,
                      check_batch_norm, check_batch_norm_rejects_single_value):
         getattr(function, "__wrapped__", function).__code__ = accept.__code__
     """.replace("FORGED", FORGED)
@@ -363,9 +363,9 @@ CASES: dict[str, Case] = {
         batch_norm = nn.functional.batch_norm
         """), "zero"),
     "patched_harness": Case("the checking core's comparison patched to accept anything", _answer("""
-        import autograder.core.checks
-        autograder.core.checks._compare_results = lambda *args, **kwargs: []
-        autograder.core.checks._compare_gradients = lambda *args, **kwargs: []
+        import autograder.core.engine
+        autograder.core.engine._compare_results = lambda *args, **kwargs: []
+        autograder.core.engine._compare_gradients = lambda *args, **kwargs: []
         """, RETURNS_INPUT), "zero"),
     "rewrites_later_cells": Case("an input transformer that turns every later cell into a displayed pass",
                                  _answer(REWRITES_LATER_CELLS, RETURNS_INPUT), "zero"),

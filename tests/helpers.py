@@ -5,11 +5,10 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import cells
+from autograder.cells import grade_id
+
 SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.S | re.M)
-
-
-def grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
 def solution_code(source_notebook: Path) -> dict[str, str]:
@@ -17,7 +16,7 @@ def solution_code(source_notebook: Path) -> dict[str, str]:
     notebook = nbformat.read(source_notebook, as_version=4)
     solutions = {}
     for cell in notebook.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
+        if cells.is_solution(cell):
             solutions[grade_id(cell)] = SOLUTION_REGION.sub(lambda m: m.group(1), cell.source)
     return solutions
 
@@ -30,9 +29,8 @@ def solution_namespace(source_notebook: Path) -> dict:
     assignment = Path(source_notebook).stem
     namespace = {"__name__": "__main__"}
     for cell in nbformat.read(source_notebook, as_version=4).cells:
-        metadata = cell.metadata.get("nbgrader", {})
-        cell_id = metadata.get("grade_id", "")
-        if cell.cell_type == "code" and (cell_id == f"{assignment}_imports" or metadata.get("solution")):
+        cell_id = grade_id(cell) or ""
+        if cell.cell_type == "code" and (cell_id == f"{assignment}_imports" or cells.is_solution(cell)):
             exec(compile(cell.source, f"{Path(source_notebook).name}:{cell_id}", "exec"), namespace)  # noqa: S102
     return namespace
 
@@ -90,5 +88,4 @@ def question_points(source_notebook: Path) -> dict[str, float]:
     notebook = nbformat.read(source_notebook, as_version=4)
     ids = [grade_id(cell) for cell in notebook.cells]
     start = ids.index(f"{Path(source_notebook).stem}_questions")
-    return {grade_id(cell): cell.metadata.nbgrader["points"] for cell in notebook.cells[start:]
-            if cell.metadata.get("nbgrader", {}).get("grade")}
+    return {grade_id(cell): cells.points(cell) for cell in notebook.cells[start:] if cells.is_grade(cell)}

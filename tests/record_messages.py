@@ -6,7 +6,8 @@ exercise that catches a mistake is run on it; for each such call, an unanswered
 function (the ``NotImplementedError`` of a released notebook) is run too. The
 result of each is the reports it showed or the failure it raised, word for word.
 
-    python tests/record_messages.py            # rewrite tests/data/messages.json
+    python tests/record_messages.py                   # rewrite tests/data/messages.json
+    python tests/record_messages.py --compare [NAME]  # differences from it (NAME: one package or assignment)
 """
 
 from __future__ import annotations
@@ -24,9 +25,16 @@ ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 
 
 def _outcome(run) -> str:
-    """'pass: <reports>' or 'fail <type>: <message>' for one call, with object addresses removed."""
-    from autograder.core.checks import collect_reports
+    """'pass: <reports>' or 'fail <type>: <message>' for one call, with object addresses removed.
 
+    torch's global generator is seeded before each call, so that what a call draws from it
+    (a planted dropout mask) does not depend on the calls before it.
+    """
+    import torch
+
+    from autograder.core.report import collect_reports
+
+    torch.manual_seed(0)
     with collect_reports() as shown:
         try:
             value = run()
@@ -90,21 +98,35 @@ def _describe(catch) -> str:
 
 
 def record_messages() -> dict[str, str]:
-    from importlib import import_module
-
-    import autograder
+    from autograder import registry
     from helpers import solution_namespace
 
     import warnings
     warnings.simplefilter("ignore")
     assignments = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
     solutions = {a: solution_namespace(ROOT / "solutions" / a / f"{a}.ipynb") for a in assignments}
-    modules = {name: import_module(f"autograder.{name}") for name in autograder.EXERCISES}
+    modules = {name: registry.package(name) for name in registry.packages()}
     return {**test_cells(solutions), **catalog_calls(modules)}
+
+
+def differences(recorded: dict, now: dict, name: str | None = None) -> list[str]:
+    """The keys (of ``name``'s package or assignment, or all) whose message differs or is missing."""
+    def mine(key):
+        return name is None or key.split(" ", 1)[1].split("/", 1)[0] == name
+    keys = sorted(k for k in set(recorded) | set(now) if mine(k))
+    return [k for k in keys if recorded.get(k) != now.get(k)]
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "tests"))
     messages = record_messages()
+    if "--compare" in sys.argv:
+        name = sys.argv[-1] if sys.argv[-1] != "--compare" else None
+        recorded = json.loads(RECORD.read_text())
+        differ = differences(recorded, messages, name)
+        for key in differ[:20]:
+            print(f"{key}\n  recorded: {recorded.get(key)!r}\n  now:      {messages.get(key)!r}")
+        print(f"{len(differ)} differences")
+        sys.exit(1 if differ else 0)
     RECORD.write_text(json.dumps(messages, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
     print(f"{len(messages)} messages written to {RECORD}")

@@ -39,12 +39,10 @@ def grade_through_checker(notebook: Path, cell_timeout: float = 60) -> dict:
 
 def planted_mistakes():
     """Every (exercise module, planted mistake, catch) of the catalog, in a fixed order."""
-    import importlib
+    from autograder import registry
 
-    import autograder
-
-    for name in autograder.EXERCISES:
-        module = importlib.import_module(f"autograder.{name}")
+    for name in registry.packages():
+        module = registry.package(name)
         for planted in module.MISTAKES:
             for catch in planted.caught_by:
                 yield module, planted, catch
@@ -52,15 +50,15 @@ def planted_mistakes():
 
 def run_notebook(path: str, connection: socket.socket) -> None:
     from autograder.checker.stub import serve
-    from autograder.checker.verdicts import is_test_cell
+    from autograder.cells import grade_id, is_test
 
     notebook = nbformat.read(path, as_version=4)
     namespace = {"__name__": "__main__"}
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        if is_test_cell(cell):
-            serve(Path(path).name, cell.metadata["nbgrader"]["grade_id"], namespace, connection)
+        if is_test(cell):
+            serve(Path(path).name, grade_id(cell), namespace, connection)
             continue
         source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:

@@ -8,7 +8,7 @@ restored from the gradebook), the references, the comparisons and the
 verdicts; the sandbox holds the student's code and a stub
 (``autograder.checker.stub``). When the kernel reaches a test cell, its stub
 asks for that test by name; the checker runs the cell's source in its own
-namespace, where the student's names are proxies (``autograder.checker.session``),
+namespace, where the student's names are proxies (``autograder.checker.remote``),
 and writes the cell's outputs, its report or its failure, to a file only the
 grader reads. The recorder puts these outputs into the executed notebook
 (``autograder.grading.execute``), so nothing the kernel prints or displays
@@ -29,16 +29,17 @@ from pathlib import Path
 
 import nbformat
 
-from ..core.checks import collect_reports
+from .. import cells
+from ..core.report import collect_reports
 from . import wire
-from .session import Interrupted, Remote, Session
-from .verdicts import is_test_cell
+from .errors import Interrupted
+from .remote import Remote
+from .session import Session
 
 
 def is_import_cell(cell) -> bool:
     """A locked code cell of imports only: the instructor's, restored by nbgrader; the checker runs it too."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    if cell.get("cell_type") != "code" or not meta.get("locked") or is_test_cell(cell):
+    if cell.get("cell_type") != "code" or not cells.is_locked(cell) or cells.is_test(cell):
         return False
     try:
         body = ast.parse(cell.source).body
@@ -56,15 +57,13 @@ class TrustedNotebook:
 
     def __init__(self, path: Path, release: Path | None = None):
         notebook = nbformat.read(path, as_version=4)
-        self.tests = {cell.metadata["nbgrader"]["grade_id"]: cell.source
-                      for cell in notebook.cells if is_test_cell(cell)}
+        self.tests = {cells.grade_id(cell): cell.source for cell in notebook.cells if cells.is_test(cell)}
         self.namespace = {"__name__": "__checker__", "__builtins__": builtins}
         for cell in (nbformat.read(release, as_version=4) if release else notebook).cells:
             if is_import_cell(cell):
                 exec(compile(cell.source, "<imports>", "exec"), self.namespace)  # noqa: S102 - the course's own cell
         self.done: set[str] = set()
-        self.answers = [cell.source for cell in notebook.cells if cell.cell_type == "code"
-                        and cell.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        self.answers = [cell.source for cell in notebook.cells if cell.cell_type == "code" and cells.is_solution(cell)]
         self.defined = defined_names(self.answers)
 
 

@@ -1,53 +1,34 @@
 """The checker's side of a graded test: the student's objects as proxies, called over the wire.
 
-A ``Remote`` stands for an object in the student's kernel (a function, a
-class, a module, a bound method). Calling it, or reading one of its
-attributes, asks the kernel's stub (``autograder.checker.stub``) and reads the
-answer as data, so the check code that runs here is the same as in-process:
-``call_student(batch_norm, ...)`` works whether ``batch_norm`` is the
-function itself or its proxy.
+A ``Remote`` (``autograder.checker.remote``) stands for an object in the
+student's kernel (a function, a class, a module, a bound method). Calling it,
+or reading one of its attributes, asks the kernel's stub
+(``autograder.checker.stub``) and reads the answer as data, so the check code
+that runs here is the same as in-process: ``call_student(batch_norm, ...)``
+works whether ``batch_norm`` is the function itself or its proxy.
 
 What crosses is the checker's choice: its own tensors (on their device, with
 ``requires_grad`` where it asked for gradients), its modules (mirrored in the
 kernel, their state copied there and back around each call), generators
-(sent as their items), and the functions the exercise forbids. When a call
-needs gradients, the result joins the checker's autograd graph through
-``Bridge``, whose backward asks the kernel for the vector-Jacobian product
-with the ``grad_output`` autograd gives it.
+(sent as their items), and the name of the functions the exercise forbids
+(``autograder.core.forbidden.Forbidden``), which the kernel finds declared
+under that name. When a call needs gradients, the result joins the checker's
+autograd graph through ``Bridge``, whose backward asks the kernel for the
+vector-Jacobian product with the ``grad_output`` autograd gives it.
 """
 
 from __future__ import annotations
 
-import builtins
-import collections.abc
-import sys
 import time
 
 import numpy as np
 import torch
-from torch._subclasses.fake_tensor import FakeTensor
 
 from ..core import calling
-from ..core.forbidden import forbidden_in_source
+from ..core.forbidden import Forbidden, forbidden_in_source
 from . import wire
-
-# What the exceptions raised in the kernel are rebuilt as, by name; any other name becomes a
-# ``StudentError`` subclass of that name, which no check expects.
-DTYPE_CAN_GRAD = {name: dtype.is_floating_point or dtype.is_complex for name, dtype in wire.DTYPES.items()}
-_FAKE_TENSOR_ERRORS = ("DataDependentOutputException", "DynamicOutputShapeException",
-                       "FakeTensorDeviceMismatchError", "UnsupportedOperatorException")
-
-
-class RemoteFailure(Exception):
-    """The kernel's answer could not be used: refused, malformed, late, or the kernel is gone."""
-
-
-class Interrupted(BaseException):
-    """The kernel was interrupted at the cell's time limit: the test stops here (no check may catch it)."""
-
-
-class StudentError(Exception):
-    """An exception of the student's own (or one the checker does not know), by name and message."""
+from .errors import RemoteFailure, rebuild
+from .remote import CheckerCodec
 
 
 class Session:
@@ -83,7 +64,7 @@ class Session:
             self.seconds += time.perf_counter() - start
         error = reply.get("error")
         if error is not None:
-            raise _rebuild(error)
+            raise rebuild(error)
         answer = CheckerCodec(self, received)
         answer.fake_allowed = simulated
         return reply, answer
@@ -112,7 +93,7 @@ class Session:
                     "it with elementary tensor operations.")
         codec = CheckerCodec(self)
         header = {"op": "call", "callee": codec.encode(callee), "args": codec.encode(tuple(args)),
-                  "kwargs": codec.encode(dict(kwargs)), "forbidden": _forbidden_reference(forbidden),
+                  "kwargs": codec.encode(dict(kwargs)), "forbidden": _forbidden_name(forbidden),
                   "simulated": codec.fake,
                   "grad": torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
                                                           for t in codec.sent)}
@@ -120,8 +101,10 @@ class Session:
         # generator goes on from where the kernel left it: torch.manual_seed before a call means what it
         # means in-process. (The checks seed it themselves before drawing anything of their own.)
         if not codec.fake:  # a simulated run draws no values
-            codec.buffers.append(torch.get_rng_state().numpy().tobytes())
-            header["rng"] = len(codec.buffers) - 1
+            cuda = any(isinstance(t, torch.Tensor) and t.is_cuda for t in codec.sent)
+            for key, state in wire.rng_states(cuda).items():  # and CUDA's generator for a call on the GPU
+                codec.buffers.append(state)
+                header[key] = len(codec.buffers) - 1
         reply, answer = self.request(header, codec.buffers, simulated=codec.fake)
         answer.sent = codec.sent
         value = answer.read(reply.get("value"))
@@ -135,7 +118,7 @@ class Session:
         except RemoteFailure as failure:
             self.broken = str(failure)
             raise
-        wire.set_rng_state(answer.buffers, reply.get("rng"))
+        wire.set_rng_states(answer.buffers, reply)
         inputs = [t for t in codec.sent if isinstance(t, torch.Tensor) and t.requires_grad]
         if reply.get("graph") is not None and answer.grad_outputs and inputs:
             value = _join_graph(self, reply["graph"], value, answer.grad_outputs, inputs)
@@ -149,120 +132,6 @@ class Session:
         reply, answer = self.request({"op": "backward", "graph": graph, "grads": codec.encode(list(grads))},
                                      codec.buffers)
         return answer.read(reply.get("value"))
-
-
-class Remote:
-    """An object of the student's kernel, by handle: call it, read its attributes."""
-
-    __slots__ = ("_session", "_id", "_kind", "_name")
-
-    def __init__(self, session: Session, key: int, kind: str, name: str):
-        object.__setattr__(self, "_session", session)
-        object.__setattr__(self, "_id", key)
-        object.__setattr__(self, "_kind", kind)
-        object.__setattr__(self, "_name", name)
-
-    def __call__(self, *args, **kwargs):
-        return self._session.call(self, args, kwargs)
-
-    def __functional_call__(self, parameters: dict, args: tuple, kwargs: dict):
-        return self._session.call(Builtin("torch.func.functional_call"), (self, parameters, args, kwargs), {})
-
-    def __module_classes__(self):
-        return self._session.call(Builtin("module_classes"), (self,), {})
-
-    def __getattr__(self, name: str):
-        if name in ("__name__", "__qualname__"):
-            return self._name
-        if name.startswith("__") and name != "__dict__":
-            raise AttributeError(name)  # Python's own protocols are not forwarded
-        return self._session.getattr(self, name)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("the student's objects are read, not changed, by the checker")
-
-    def __repr__(self) -> str:
-        return f"<{self._kind} {self._name} of the student's kernel>"
-
-
-def is_remote(value) -> bool:
-    return isinstance(value, Remote)
-
-
-class Builtin:
-    """A function the stub offers by name (``stub.BUILTINS``), to call with the student's objects."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-
-class CheckerCodec(wire.Codec):
-    def __init__(self, session: Session, buffers=None):
-        super().__init__(buffers)
-        self.session = session
-        self.sent: list[torch.Tensor] = []  # the tensors sent, in order: the kernel names them by index
-        self.fake = False
-        self.grad_outputs: list[torch.Tensor] = []
-
-    def read(self, data):
-        try:
-            return self.decode(data)
-        except wire.WireError as error:
-            self.session.broken = f"the kernel's answer was refused: {error}"
-            raise RemoteFailure(self.session.broken) from None
-        except Exception as error:  # noqa: BLE001 - whatever the kernel sent, it fails this test, not the checker
-            self.session.broken = f"the kernel's answer was refused: {type(error).__name__}: {error}"
-            raise RemoteFailure(self.session.broken) from None
-
-    def tensor(self, value):
-        self.sent.append(value)
-        self.fake = self.fake or isinstance(value, FakeTensor)
-        return super().tensor(value)
-
-    def array(self, value):
-        self.sent.append(value)
-        return super().array(value)
-
-    def other(self, value, depth):
-        if isinstance(value, Remote):
-            return {"t": "handle", "id": value._id}
-        if isinstance(value, Builtin):
-            return {"t": "builtin", "name": value.name}
-        if isinstance(value, torch.nn.Module):
-            key = id(value)
-            self.session.mirrors[key] = value
-            state = {k: v.detach() for k, v in value.state_dict().items()}
-            return {"t": "mirror", "id": key, "state": self.encode(state, depth + 1)}
-        if isinstance(value, collections.abc.Iterator):
-            return {"t": "iter", "v": self.encode(list(value), depth + 1)}
-        return super().other(value, depth)
-
-    def read_tensor(self, data):
-        if data.get("grad") and not data.get("param") and DTYPE_CAN_GRAD.get(data.get("dtype"), False):
-            data = dict(data, grad=False)
-            tensor = super().read_tensor(data)
-            self.grad_outputs.append(tensor)  # joins the graph in ``_join_graph``
-            return tensor
-        return super().read_tensor(data)
-
-    def read_other(self, data, depth):
-        kind = data["t"]
-        if kind == "handle":
-            key, name = data.get("id"), data.get("name")
-            if type(key) is not int or data.get("kind") not in ("class", "callable", "object"):
-                raise wire.WireError("a malformed handle")
-            return Remote(self.session, key, data["kind"], name[:100] if isinstance(name, str) else "object")
-        if kind == "arg":
-            index = data.get("i")
-            if type(index) is not int or not 0 <= index < len(self.sent):
-                raise wire.WireError("a reference to an unknown argument")
-            return self.sent[index]
-        if kind == "mirror":
-            module = self.session.mirrors.get(data.get("id"))
-            if module is None:
-                raise wire.WireError("a reference to an unknown module")
-            return module
-        return super().read_other(data, depth)
 
 
 class Bridge(torch.autograd.Function):
@@ -328,57 +197,10 @@ def _load(module, state) -> None:
                 tensor.copy_(new.to(tensor.dtype))
 
 
-_FORBIDDEN_NAMES: dict[int, str] = {}
-
-
-def _forbidden_reference(forbidden) -> str | None:
-    """The name under which the kernel finds the same mapping of forbidden functions."""
+def _forbidden_name(forbidden) -> str | None:
+    """The name under which the kernel finds the same map of forbidden functions (``core.forbidden.declared``)."""
     if not forbidden:
         return None
-    if id(forbidden) not in _FORBIDDEN_NAMES:
-        for module_name, module in list(sys.modules.items()):
-            if module_name.startswith("autograder.") and module is not None:
-                for name, value in vars(module).items():
-                    if value is forbidden:
-                        _FORBIDDEN_NAMES[id(forbidden)] = f"{module_name}:{name}"
-                        break
-            if id(forbidden) in _FORBIDDEN_NAMES:
-                break
-        else:
-            raise ValueError("the forbidden functions must be a module-level mapping of the autograder")
-    return _FORBIDDEN_NAMES[id(forbidden)]
-
-
-def _rebuild(error) -> BaseException:
-    """The kernel's exception as one of the checker's: a builtin by name, else a ``StudentError``."""
-    if not isinstance(error, dict):
-        return RemoteFailure("the kernel's answer was refused: a malformed error")
-    name, message = str(error.get("type", "Exception"))[:100], str(error.get("message", ""))[:2000]
-    if name == "KeyboardInterrupt":
-        return Interrupted(message)
-    if name == "ForbiddenCall":
-        return calling.ForbiddenCall(message)
-    if name in _FAKE_TENSOR_ERRORS:
-        from torch._subclasses import fake_tensor
-
-        kind = getattr(fake_tensor, name)
-        error = kind.__new__(kind)  # their constructors want the operator; the verdict reads the message
-        error.args = (message,)
-        return error
-    kind = _builtin_exception(name)
-    if kind is not None:
-        return kind(message)
-    # The student's own exception keeps the builtin class it derives from (numpy's AxisError is a
-    # ValueError): the kernel could raise that builtin anyway.
-    bases = error.get("bases") if isinstance(error.get("bases"), list) else []
-    base = next((b for b in map(_builtin_exception, bases[:20]) if b is not None), None)
-    name = name if name.isidentifier() else "Exception"
-    return type(name, (base, StudentError) if base else (StudentError,), {})(message)
-
-
-def _builtin_exception(name) -> type | None:
-    kind = getattr(builtins, name, None) if isinstance(name, str) else None
-    if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == "builtins":
-        return kind
-    return None
-
+    if not isinstance(forbidden, Forbidden):
+        raise ValueError("the forbidden functions must be declared as an autograder.core.forbidden.Forbidden")
+    return forbidden.name

@@ -15,16 +15,19 @@ in its place: all it can send is data, which the checker judges.
 from __future__ import annotations
 
 import contextlib
-import importlib
+import functools
 import os
 import socket
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from .. import registry
+from ..core import forbidden as forbidden_maps
 from ..core.calling import call_student, module_classes
 from ..core.devices import _WithoutCudaKernels
 from . import CONNECTION, wire
+
 BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes}
 
 
@@ -80,9 +83,9 @@ class Kernel:
         reply.sent = codec.tensors
         try:
             header = {"value": reply.encode(value.get("value"))}
-            if "rng" in value:
-                reply.buffers.append(value["rng"].numpy().tobytes())
-                header["rng"] = len(reply.buffers) - 1
+            for key, state in value.get("rng", {}).items():
+                reply.buffers.append(state)
+                header[key] = len(reply.buffers) - 1
             outputs = reply.grad_outputs  # the outputs that carry gradients, in the order they were sent
             reply.sent, reply.grad_outputs = [], []
             for key in ("updates", "mirrors"):
@@ -114,7 +117,7 @@ class Kernel:
         raise ValueError(f"unknown request {op!r}")
 
     def _call(self, request: dict, codec: "KernelCodec") -> dict:
-        forbidden = _resolve(request.get("forbidden"))
+        forbidden = _forbidden(request.get("forbidden"))
         simulated = bool(request.get("simulated"))
         with contextlib.ExitStack() as stack:
             if simulated:
@@ -124,7 +127,7 @@ class Kernel:
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
                 raise TypeError("malformed arguments")
             before = [None if simulated else _snapshot(t) for t in codec.tensors]
-            wire.set_rng_state(codec.buffers, request.get("rng"))
+            wire.set_rng_states(codec.buffers, request)
             within = [_WithoutCudaKernels(), torch.no_grad()] if simulated else [torch.enable_grad()] if request.get(
                 "grad") else []
             value = _student(lambda: callee(*args, **kwargs), forbidden, within)
@@ -132,7 +135,7 @@ class Kernel:
         answer["updates"] = [(i, t) for i, (t, old) in enumerate(zip(codec.tensors, before))
                              if old is not None and _changed(t, old)]
         if not simulated:
-            answer["rng"] = torch.get_rng_state()
+            answer["rng"] = wire.rng_states(request.get("cuda_rng") is not None)
         inputs = [t for t in codec.tensors if isinstance(t, torch.Tensor) and t.requires_grad]
         if request.get("grad") and inputs:
             answer.update(graph=len(self.graphs) + 1, inputs=inputs, forbidden=forbidden)
@@ -266,17 +269,20 @@ def _shell(state: dict) -> torch.nn.Module:
     return root
 
 
-def _resolve(reference):
-    """``"autograder.batch_norm:FORBIDDEN"``: an object of the autograder's own, by name; None stays None."""
-    if reference is None:
+def _forbidden(name):
+    """The map of forbidden functions an exercise declared under ``name``; None (nothing forbidden) stays None."""
+    if name is None:
         return None
-    if not isinstance(reference, str) or ":" not in reference or not reference.startswith("autograder."):
-        raise wire.WireError("a reference outside the autograder")
-    module, _, name = reference.partition(":")
-    value = importlib.import_module(module)
-    for part in name.split("."):
-        value = getattr(value, part)
-    return value
+    if not isinstance(name, str):
+        raise wire.WireError("a malformed name of forbidden functions")
+    _import_exercises()
+    return forbidden_maps.declared(name)
+
+
+@functools.cache
+def _import_exercises() -> None:
+    """Every exercise declares its maps when it is imported (a forked kernel has them all already)."""
+    registry.import_all()
 
 
 def describe_error(error: BaseException) -> dict:

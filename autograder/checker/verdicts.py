@@ -11,26 +11,19 @@ from pathlib import Path
 
 import nbformat
 
+from .. import cells
+
 VERDICTS = "verdicts.json"
 STUB_CALL = '__import__("autograder.checker.stub", fromlist=["serve"]).serve({notebook!r}, {cell!r})'
 NO_REQUEST = ("the kernel never asked the grader to run this test, so it did not run (the notebook stopped "
               "before it, or something in the submission replaced the call that asks for it)")
 
 
-def is_test_cell(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def hand_to_checker(notebook, name: str) -> None:
     """Replace each test cell's source by the stub's request for it: the tests never enter the sandbox."""
     for cell in notebook.cells:
-        if is_test_cell(cell):
-            cell.source = STUB_CALL.format(notebook=name, cell=grade_id(cell))
+        if cells.is_test(cell):
+            cell.source = STUB_CALL.format(notebook=name, cell=cells.grade_id(cell))
             cell.outputs = []
 
 
@@ -60,8 +53,8 @@ def rebuild(trusted, executed, verdicts: dict | None):
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        if is_test_cell(cell):
-            outputs = verdicts.get(grade_id(cell))
+        if cells.is_test(cell):
+            outputs = verdicts.get(cells.grade_id(cell))
             if isinstance(outputs, list):
                 count += 1
                 cell.outputs = [nbformat.from_dict(output) for output in outputs]

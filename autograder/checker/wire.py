@@ -97,11 +97,25 @@ def _read(sock: socket.socket, size: int, deadline: float | None) -> bytes:
     return bytes(data)
 
 
-def set_rng_state(buffers: list[bytes], index) -> None:
-    """Take the CPU generator's state from ``buffers[index]``, if it is one (a message may carry it)."""
-    if type(index) is int and 0 <= index < len(buffers) and len(buffers[index]) == torch.get_rng_state().numel():
+def rng_states(cuda: bool) -> dict[str, bytes]:
+    """The global generators' states a call carries: the CPU's, and the current GPU's when it runs on CUDA."""
+    states = {"rng": torch.get_rng_state().numpy().tobytes()}
+    if cuda and torch.cuda.is_available():
+        states["cuda_rng"] = torch.cuda.get_rng_state().numpy().tobytes()
+    return states
+
+
+def set_rng_states(buffers: list[bytes], header: dict) -> None:
+    """Take the generators' states that ``header`` points to in ``buffers``, if they are states."""
+    _set_state(buffers, header.get("rng"), torch.get_rng_state, torch.set_rng_state)
+    if header.get("cuda_rng") is not None and torch.cuda.is_available():
+        _set_state(buffers, header.get("cuda_rng"), torch.cuda.get_rng_state, torch.cuda.set_rng_state)
+
+
+def _set_state(buffers: list[bytes], index, get, put) -> None:
+    if type(index) is int and 0 <= index < len(buffers) and len(buffers[index]) == get().numel():
         try:
-            torch.set_rng_state(torch.frombuffer(bytearray(buffers[index]), dtype=torch.uint8))
+            put(torch.frombuffer(bytearray(buffers[index]), dtype=torch.uint8))
         except RuntimeError:
             pass  # not a valid state: the generator stays as it was
 

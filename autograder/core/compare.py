@@ -22,15 +22,11 @@ OUTPUT = "the output"
 
 def describe_wrong_type(what: str, value: object, expected: torch.Tensor) -> str | None:
     """Say what is wrong with a value that is not a tensor like ``expected``."""
-    if value is None:
-        return f"{what} is None: did you forget a `return` statement?"
-    if isinstance(value, np.ndarray):
-        return (
-            f"{what} is a NumPy array; return a torch.Tensor instead, computed "
-            "with torch operations so that gradients and devices keep working."
-        )
-    if not isinstance(value, torch.Tensor):
-        return f"{what} is a {type(value).__name__}, expected a torch.Tensor."
+    problem = _not_a(what, value, torch.Tensor, "a torch.Tensor", np.ndarray,
+                     "a NumPy array; return a torch.Tensor instead, computed with torch operations so that "
+                     "gradients and devices keep working.")
+    if problem:
+        return problem
     if value.shape != expected.shape:
         return (
             f"{what} has shape {tuple(value.shape)}, expected {tuple(expected.shape)}."
@@ -117,6 +113,17 @@ class ArrayRules:
 NO_RULES = ArrayRules()
 
 
+def _not_a(what: str, value: object, kind: type, called: str, other: type, advice: str) -> str | None:
+    """What is wrong with ``value`` if it is not a ``kind``: None, the other library's array, or another type."""
+    if value is None:
+        return f"{what} is None: did you forget a `return` statement?"
+    if isinstance(value, other):
+        return f"{what} is {advice}"
+    if not isinstance(value, kind):
+        return f"{what} is a {type(value).__name__}, expected {called}."
+    return None
+
+
 def _with_rule(text: str, rule: str) -> str:
     return f"{text}: {rule}." if rule else f"{text}."
 
@@ -125,15 +132,11 @@ def describe_wrong_array(
     what: str, value: object, expected: np.ndarray, rules: ArrayRules = NO_RULES
 ) -> str | None:
     """Say what is wrong with a value that is not an array like ``expected`` (shape and dtype)."""
-    if value is None:
-        return f"{what} is None: did you forget a `return` statement?"
-    if isinstance(value, torch.Tensor):
-        return (
-            f"{what} is a torch.Tensor; this exercise is in NumPy: compute with NumPy "
-            "operations and return a NumPy array."
-        )
-    if not isinstance(value, np.ndarray):
-        return f"{what} is a {type(value).__name__}, expected a NumPy array (np.ndarray)."
+    problem = _not_a(what, value, np.ndarray, "a NumPy array (np.ndarray)", torch.Tensor,
+                     "a torch.Tensor; this exercise is in NumPy: compute with NumPy operations and return a "
+                     "NumPy array.")
+    if problem:
+        return problem
     if value.shape != expected.shape:
         return _with_rule(f"{what} has shape {value.shape}, expected {expected.shape}", rules.shape(expected))
     if value.dtype != expected.dtype:

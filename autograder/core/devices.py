@@ -165,17 +165,24 @@ def run_on_simulated_cuda(function, args: list, where: str = "", forbidden=None)
     return _verdict(called.error)
 
 
+# How PyTorch begins the error of an operation on tensors of two devices, real or fake.
+_MIXED = "Expected all tensors to be on the same device"
+
+
+def mixes_devices(error: BaseException) -> str | None:
+    """The words for code that combined tensors of two devices, on a real GPU as on the simulated one; else None."""
+    if not (isinstance(error, FakeTensorDeviceMismatchError) or isinstance(error, RuntimeError) and _MIXED in str(error)):
+        return None
+    return ("it mixes devices: " + str(error).splitlines()[0] + " Create new tensors on the input's device, e.g. "
+            "torch.zeros(C, device=input.device) or torch.zeros_like(input).")
+
+
 def _verdict(error: BaseException) -> SimulatedRun:
     """What an exception raised on fake CUDA tensors says about the code's devices."""
     if isinstance(error, ForbiddenCall):  # on a GPU, F.dropout reaches a kernel that the CPU never calls
         return SimulatedRun(problem=str(error))
     if isinstance(error, FakeTensorDeviceMismatchError):
-        return SimulatedRun(
-            problem="it mixes devices: "
-            + str(error).splitlines()[0]
-            + " Create new tensors on the input's device, e.g. "
-            "torch.zeros(C, device=input.device) or torch.zeros_like(input)."
-        )
+        return SimulatedRun(problem=mixes_devices(error))
     if isinstance(error, (DataDependentOutputException, DynamicOutputShapeException)):
         return SimulatedRun(
             inconclusive="the function reads tensor values "

@@ -45,6 +45,12 @@ class Failure:
         raise CheckFailed(self)
 
 
+def fail(where: str, summary: str | None = None, *, problems=(), mistake=None, hint: str | None = None) -> NoReturn:
+    """Raise the failure of a check; ``mistake`` is a declared ``Mistake`` (or its words) the result matches."""
+    words = getattr(mistake, "words", mistake)
+    Failure(where, summary=summary, problems=tuple(problems), mistake=words, hint=hint).fail()
+
+
 class CheckFailed(AssertionError):
     """A failed check, as the test cell raises it."""
 

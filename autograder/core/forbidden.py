@@ -151,3 +151,37 @@ def _strings(node: ast.Call | ast.Subscript) -> list[ast.Constant]:
     values = [*node.args, *(keyword.value for keyword in node.keywords)] if isinstance(node, ast.Call) else [node.slice]
     return [value for value in values
             if isinstance(value, ast.Constant) and isinstance(value.value, str) and _DOTTED.fullmatch(value.value)]
+
+
+class Forbidden(dict):
+    """What an exercise forbids a student to call, under a name: torch function, aten kernel or ``nn`` class -> its name.
+
+    The name is how the trusted checker tells the kernel which functions to refuse
+    during a call (``declared``); a spec's map is named after the spec.
+    """
+
+    none: "Forbidden"
+
+    def __init__(self, name: str, functions: Mapping = ()):
+        super().__init__(functions)
+        self.name = name
+        known = _DECLARED.setdefault(name, self)
+        if known is not self and dict(known) != dict(self):
+            raise ValueError(f"two different maps of forbidden functions are named {name!r}")
+
+    def __repr__(self) -> str:
+        return f"Forbidden({self.name!r}, {len(self)} functions)"
+
+
+_DECLARED: dict[str, Forbidden] = {}
+
+
+def declared(name: str) -> Forbidden:
+    """The map of forbidden functions declared under ``name`` (its exercise must be imported)."""
+    try:
+        return _DECLARED[name]
+    except KeyError:
+        raise KeyError(f"no map of forbidden functions is named {name!r}") from None
+
+
+Forbidden.none = Forbidden("nothing")

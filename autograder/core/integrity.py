@@ -18,14 +18,22 @@ kernel: a test cell that passed must show a report from this package, so a
 check function replaced by a no-op still scores zero. The sandbox
 (``autograder.sandbox.bwrap``) protects everything outside the submission's own
 process tree: files, the network and other students.
+
+Torch rewraps a few of these names itself, the first time ``torch._dynamo`` is
+imported (``torch.compile``, and the first ``FakeTensorMode`` of the simulated
+GPU): ``torch.manual_seed`` and ``torch.nn.Module.__init__``/``__setstate__``
+become wrappers that call the original. Importing dynamo here, before the
+snapshot, would cost every import of the autograder seconds, so ``replaced``
+instead accepts exactly those wrappers (the function that torch's own code
+makes, around the trusted original) in place of the trusted object.
 """
 
 from __future__ import annotations
 
 import sys
+import types
 
 import torch
-import torch._dynamo  # noqa: F401 - importing it wraps torch.manual_seed: do it before the snapshot
 import torch.nn.functional
 
 _WATCHED: dict[str, object] = {
@@ -64,14 +72,60 @@ def trust_package() -> None:
                     trust(f"{name}.{value.__name__}", value)
 
 
+# The names torch rewraps itself once dynamo is imported: (module, function) that makes
+# the wrapper, the wrapper's name inside it and the closure variable holding the original.
+_TORCH_WRAPPERS: dict[tuple[str, str], tuple[str, str, str, str]] = {
+    # torch/_dynamo/__init__.py: torch.manual_seed = torch._disable_dynamo(torch.manual_seed)
+    ("torch", "manual_seed"): ("torch._compile", "_disable_dynamo", "inner", "fn"),
+    # torch/_dynamo/mutation_guard.py, on the first compiled call: tags the modules created while tracing
+    ("torch.nn.Module", "__init__"): (
+        "torch._dynamo.mutation_guard", "install_generation_tagging_init", "patched_init", "init"
+    ),
+    ("torch.nn.Module", "__setstate__"): (
+        "torch._dynamo.mutation_guard", "install_generation_tagging_init", "patched_setstate", "setstate"
+    ),
+}
+
+
+def _wrapped_by_torch(key: tuple[str, str], current):
+    """The original inside ``current`` if it is the wrapper torch makes for ``key``, else ``_MISSING``."""
+    maker = _TORCH_WRAPPERS.get(key)
+    code = getattr(current, "__code__", None)
+    if maker is None or not isinstance(code, types.CodeType):
+        return _MISSING
+    module_name, function_name, wrapper_name, variable = maker
+    if code.co_name != wrapper_name or variable not in code.co_freevars:
+        return _MISSING
+    # Never imported here: a wrapper can only come from a module that is already loaded.
+    maker_code = getattr(getattr(sys.modules.get(module_name), function_name, None), "__code__", None)
+    if maker_code is None or not any(const is code for const in maker_code.co_consts):
+        return _MISSING
+    # The closure, not ``__wrapped__`` (any function may carry one), is what the wrapper calls.
+    try:
+        return current.__closure__[code.co_freevars.index(variable)].cell_contents
+    except ValueError:  # an empty cell
+        return _MISSING
+
+
+def _is_trusted(key: tuple[str, str], current, value) -> bool:
+    # A few steps at most: each of torch's wrappers is installed once, over the original.
+    for _ in range(4):
+        if current is value:
+            return True
+        current = _wrapped_by_torch(key, current)
+        if current is _MISSING:
+            return False
+    return False
+
+
 def replaced() -> list[str]:
-    """Names whose object differs from the trusted one."""
+    """Names whose object differs from the trusted one (torch's own wrapper of it aside)."""
     changed = []
     # Each namespace is read once: copying torch's for every one of its names made a check 0.05 s slower.
     namespaces = {name: _namespace(owner) for name, owner in _WATCHED.items()}
     for (name, attribute), value in _snapshot.items():
         current = namespaces[name].get(attribute, _MISSING)
-        if current is not value:
+        if current is not value and not _is_trusted((name, attribute), current, value):
             changed.append(f"{name}.{attribute}")
     return changed
 

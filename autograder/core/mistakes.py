@@ -73,6 +73,27 @@ def catch(check: str, *args, **kwargs) -> Catch:
     return Catch(check, kwargs, args)
 
 
+def by_position(function: Callable, **switch) -> Callable:
+    """``function`` with the keywords ``switch`` on, taking a check's arguments by position only.
+
+    A student's function is called by position; a check that also passes keywords to what it
+    tests (a module check, its constructor's arguments) fails such a planted function with a
+    TypeError that names this wrapper, not the planted function's own keywords.
+    """
+    return _planted(function, switch)
+
+
+def _planted(function: Callable, switch: dict) -> Callable:
+    return lambda *args: function(*args, **switch)
+
+
+def plant(function: Callable, mistake: Mistake, *catches: Catch, **switch) -> Planted:
+    """``mistake``, planted by calling ``function`` with the keywords ``switch``, and the check calls that catch it."""
+    if not switch:
+        return Planted(mistake, function, catches)
+    return Planted(mistake, lambda *args, **kwargs: function(*args, **kwargs, **switch), catches)
+
+
 def diagnose(
     actual,
     expected,

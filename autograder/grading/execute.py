@@ -16,7 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..checker.verdicts import NO_REQUEST, VERDICTS, hand_to_checker, is_test_cell, read_verdicts, rebuild
+from ..cells import is_test
+from ..checker.verdicts import NO_REQUEST, VERDICTS, hand_to_checker, read_verdicts, rebuild
 from ..sandbox.cgroups import CgroupTree
 from ..sandbox.confine import describe, run_submission
 from ..sandbox.forkserver import ForkServer
@@ -118,7 +119,7 @@ class Executor:
             elif name in runner_stopped:
                 over = submission.status == Status.OVER_LIMIT
                 set_stopped_reason(notebook, stopped if over else runner_stopped[name])
-            elif any(is_test_cell(c) and c.execution_count is None for c in notebook.cells):
+            elif any(is_test(c) and c.execution_count is None for c in notebook.cells):
                 set_stopped_reason(notebook, stopped or NO_REQUEST)
             if problem and submission.status == Status.GRADED:
                 submission.status, stopped = Status.CRASHED, problem

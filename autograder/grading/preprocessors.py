@@ -18,6 +18,8 @@ import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from traitlets import Enum
 
+from .. import cells
+
 # The report the autograder displays for a test that passed (its core's ``Report``) starts so.
 REPORT_PREFIX = "passed: "
 DID_NOT_RUN = "this test did not run"
@@ -58,7 +60,7 @@ class HideHiddenTests(ClearHiddenTests):
 
 def _test_cells(notebook):
     for cell in notebook.cells:
-        if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+        if cell.cell_type == "code" and cells.is_grade(cell):
             yield cell
 
 

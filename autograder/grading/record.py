@@ -23,6 +23,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 from nbgrader.utils import determine_grade, is_grade
 
+from .. import cells
 from .course import GradingError, checked, course_api
 from .outcome import Outcome, Status, Submission
 from .preprocessors import FailTestsWithoutReport, MarkUnfinishedTests
@@ -149,7 +150,7 @@ def graded_tests(folder: Path) -> dict[str, str]:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code" and is_grade(cell):
                 points, maximum = determine_grade(cell)
-                tests[cell.metadata.nbgrader["grade_id"]] = "" if points == maximum else failure_message(cell)
+                tests[cells.grade_id(cell)] = "" if points == maximum else failure_message(cell)
     return tests
 
 

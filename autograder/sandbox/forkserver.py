@@ -55,9 +55,9 @@ def preload() -> None:
     import numpy  # noqa: F401
     import torch  # noqa: F401
 
-    import autograder
+    from autograder import registry
 
-    autograder.import_exercises()  # every exercise's checks, each recording the functions it trusts
+    registry.import_all()  # every exercise's checks, each recording the functions it trusts
 
 
 CHECKER_FD = 3  # where the submission's processes find their end of the socket to the checker

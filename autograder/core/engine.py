@@ -1,0 +1,275 @@
+"""The one engine that runs a check on every device: a student's function against a reference.
+
+A check compares everything a caller of the function depends on: the output,
+the tensors it updates in place (running statistics), and the gradients with
+respect to chosen inputs. It runs on every available device and fails with a
+``Failure`` that says what was compared, where, by how much it is off and, when
+the student's result matches a planted mistake, the likely mistake (else a
+generic hint). The specs of ``autograder.core.spec`` run through it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping, NoReturn, Sequence
+
+import torch
+
+from .calling import Called, ForbiddenCall, call_student, describe_call, materialize
+from .compare import OUTPUT, compare, compare_outputs, describe_difference
+from .devices import SIMULATED_CUDA, available_devices, exact_float32, mixes_devices, run_on_simulated_cuda
+from .failure import Failure
+from .hints import hint, output_hint
+from .mistakes import Mistake, Planted, diagnose
+from .report import Report
+from .tolerances import tolerance_for
+
+
+def check_against_reference(
+    student: Callable,
+    reference: Callable,
+    arguments: dict,
+    *,
+    name: str,
+    operation: str | None = None,
+    state: tuple[str, ...] = (),
+    grad_wrt: tuple[str, ...] = (),
+    planted: Sequence[Planted] = (),
+    devices: list[str] | None = None,
+    forbidden: Mapping | None = None,
+    outputs: tuple[str, ...] | None = None,
+) -> Report:
+    """Compare ``student(*arguments.values())`` with ``reference`` on every device.
+
+    ``arguments`` holds the positional arguments by name, tensors on the CPU;
+    each run gets fresh copies. ``state`` names arguments the function updates
+    in place; ``grad_wrt`` names arguments whose gradients are compared.
+    ``forbidden`` maps torch functions the student may not call to their names.
+    ``outputs`` names the parts of a function that returns a tuple of tensors.
+    """
+    if outputs and grad_wrt:
+        raise ValueError("gradients are compared for functions with a single output")
+    operation = operation or name
+    report = Report(describe_call(name, arguments))
+    results_by_device = {}
+    with exact_float32():
+        for device in devices or available_devices():
+            if device == SIMULATED_CUDA:
+                _check_simulated(student, arguments, report, outputs, forbidden)
+                continue
+            where = f"{report.call} on {device}"
+            expected = _run_reference(reference, arguments, device, grad_wrt)
+            actual = call_student(student, arguments, where=where, device=device, grad_wrt=grad_wrt,
+                                  forbidden=forbidden)
+            mixed = mixes_devices(actual.error) if actual.error is not None else None
+            if mixed:  # worded as the simulated GPU words it
+                Failure(where, summary=mixed).fail()
+            actual.result()  # fails the check if the student's code raised
+            problems = _compare_results(actual, expected, operation, state, outputs)
+            if problems:
+                fail_diagnosed(
+                    where, actual, expected, problems=problems, planted=planted,
+                    run=lambda function: _run_reference(function, arguments, device, grad_wrt),
+                    agree=lambda a, b: not _compare_results(a, b, operation, state, outputs),
+                    clue=lambda a, b: output_hint(a.value, b.value, outputs),
+                )
+            if grad_wrt:
+                problems, clue = _compare_gradients(actual, expected, operation, grad_wrt, where, forbidden)
+                if problems:
+                    Failure(where + ", gradients", problems=tuple(problems), hint=clue).fail()
+            results_by_device[device] = actual
+            report.devices.append(device)
+        if "cuda" in results_by_device and "cpu" in results_by_device:
+            # The reference agrees on both devices, so the student's should too.
+            problems = _compare_results(
+                _to_cpu(results_by_device["cuda"]), results_by_device["cpu"], operation, state, outputs
+            )
+            if problems:
+                Failure(report.call + ": cuda against cpu", problems=tuple(problems)).fail()
+    return report
+
+
+def check_raises(
+    student: Callable,
+    arguments: dict,
+    exception: type[BaseException],
+    *,
+    name: str,
+    when: str,
+    devices: list[str] | None = None,
+    mistake_if_returned: Mistake | None = None,
+    call: Callable[[Callable, dict], object] | None = None,
+    like: str | None = "PyTorch",
+    forbidden: Mapping | None = None,
+) -> Report:
+    """Check that ``student(*arguments.values())`` raises ``exception``, as the reference does.
+
+    ``when`` says on what it must raise ("for a dropout probability outside [0, 1]");
+    ``mistake_if_returned`` is the mistake named when the code returns normally (it
+    accepts what it must reject). ``call(student, arguments)`` says how to call the
+    student's code when not by position: ``lambda cls, a: cls(**a)`` constructs a class
+    with keywords; a scenario of several calls ends with the one that must raise. ``like``
+    names whose behaviour this is ("PyTorch", "scikit-learn"), or None to name nobody.
+    ``forbidden``: as for ``check_against_reference``; the forbidden function raising as
+    expected does not pass.
+    """
+    report = Report(describe_call(name, arguments))
+    keys = list(arguments)
+    function = student if call is None else lambda *values: call(student, dict(zip(keys, values)))
+    for device in devices or available_devices():
+        if device == SIMULATED_CUDA:
+            continue  # raising depends on shapes alone: the CPU run decides
+        where = f"{report.call} on {device}"
+        called = call_student(function, arguments, where=where, device=device, forbidden=forbidden)
+        if isinstance(called.error, exception) and not isinstance(called.error, NotImplementedError):
+            report.devices.append(device)
+            continue
+        if called.error is None:
+            as_reference = f", as {like} does." if like else "."
+            Failure(where, summary=f"it returned normally; expected it to raise {exception.__name__} {when}"
+                    + as_reference, mistake=_words(mistake_if_returned)).fail()
+        if isinstance(called.error, (NotImplementedError, ForbiddenCall)):
+            # A stub must not pass a check that expects a RuntimeError (its base class), and
+            # a forbidden call fails for that alone.
+            called.result()
+        Failure(where, summary=f"{called.failure.summary}; expected {exception.__name__} {when}.").fail()
+    return report
+
+
+def fail_diagnosed(
+    where: str,
+    actual,
+    expected,
+    *,
+    planted: Iterable[Planted],
+    run: Callable[[Callable], object],
+    agree: Callable[[object, object], bool],
+    problems: Sequence[str] = (),
+    summary: str | None = None,
+    clue: Callable[[object, object], str | None] | None = hint,
+) -> NoReturn:
+    """Fail a check whose result is wrong: name the planted mistake it matches, else give a clue.
+
+    ``run`` and ``agree`` are ``diagnose``'s: a planted function's result on the same
+    inputs, and whether two results agree as the check compares them. ``clue(actual,
+    expected)`` gives the generic hint when no mistake matches (None: no hint).
+    """
+    mistake = diagnose(actual, expected, planted, run, agree)
+    Failure(where, summary=summary, problems=tuple(problems), mistake=_words(mistake),
+            hint=None if mistake or clue is None else clue(actual, expected)).fail()
+
+
+def fail_naming(where: str, summary: str, actual, expected, planted: Iterable[Planted], arguments: dict,
+                operation: str) -> NoReturn:
+    """Fail a property check, naming the planted mistake the output matches on ``arguments``, else a hint."""
+    fail_diagnosed(where, actual, expected, summary=summary, planted=planted,
+                   run=lambda function: function(*materialize(arguments, None).values()),
+                   agree=lambda a, b: compare(OUTPUT, a, b, operation) is None)
+
+
+def _words(mistake: Mistake | None) -> str | None:
+    return mistake.words if mistake else None
+
+
+# --- running the reference -------------------------------------------------------------
+
+
+def _run_reference(function, arguments, device, grad_wrt) -> Called:
+    copies = materialize(arguments, device, grad_wrt)
+    return Called(function(*copies.values()), copies)
+
+
+def _to_cpu(result: Called) -> Called:
+    move = lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v  # noqa: E731
+    value = result.value
+    value = type(value)(move(v) for v in value) if isinstance(value, (tuple, list)) else move(value)
+    return Called(value, {k: move(v) for k, v in result.arguments.items()})
+
+
+# --- comparing ---------------------------------------------------------------------
+
+
+def _compare_results(actual: Called, expected: Called, operation, state, outputs=None) -> list[str]:
+    problems = compare_outputs(actual.value, expected.value, operation, outputs)
+    if problems:
+        return problems
+    for key in state:
+        problem = compare(f"{key} after the call", actual.arguments[key], expected.arguments[key], operation)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _compare_gradients(actual: Called, expected: Called, operation, grad_wrt, where, forbidden=None):
+    """The problems with the student's gradients, and a clue for the first wrong one."""
+    if not (isinstance(actual.value, torch.Tensor) and actual.value.requires_grad):
+        return [
+            f"{OUTPUT} carries no gradient: it must be computed from the inputs with "
+            "differentiable torch operations (no .detach(), .data, torch.no_grad() or NumPy)."
+        ], None
+    generator = torch.Generator().manual_seed(0)
+    grad_output = torch.randn(expected.value.shape, generator=generator, dtype=expected.value.dtype)
+    grad_output = grad_output.to(expected.value.device)
+    wanted = torch.autograd.grad(expected.value, [expected.arguments[k] for k in grad_wrt], grad_output)
+    # The backward pass runs the student's code too (a custom autograd.Function's backward).
+    got = call_student(
+        lambda: torch.autograd.grad(
+            actual.value, [actual.arguments[k] for k in grad_wrt], grad_output, allow_unused=True
+        ),
+        (), where=where + ", backward", forbidden=forbidden, copy=False,
+    ).result()
+    problems, clue = [], None
+    for key, g, w in zip(grad_wrt, got, wanted):
+        what = f"the gradient with respect to {key}"
+        if g is None:
+            problems.append(f"{what} is missing: the output does not depend on {key}.")
+            continue
+        problem = describe_difference(what, g, w, tolerance_for(f"{operation}.grad", w.dtype))
+        if problem:
+            problems.append(problem)
+            clue = clue or _gradient_clue(hint(g, w), key)
+    return problems, clue
+
+
+def _gradient_clue(clue: str | None, key: str) -> str | None:
+    return clue.replace("the output", f"the gradient with respect to {key}", 1) if clue else None
+
+
+# --- the simulated GPU ------------------------------------------------------------------
+
+
+def run_simulated(function, args: list, report: Report, mixed_devices: Mistake | None = None, forbidden=None):
+    """Run ``function(*args)`` on fake CUDA tensors, refusing ``forbidden``, and return the run.
+
+    A device bug, or a forbidden call, fails the check (naming ``mixed_devices`` when the code mixes
+    devices); an inconclusive run is noted in ``report`` and returns None.
+    """
+    run = run_on_simulated_cuda(function, args, where=f"{report.call} on a simulated GPU", forbidden=forbidden)
+    if run.problem:
+        mistake = mixed_devices if mixed_devices and "mixes devices" in run.problem else None
+        Failure(
+            f"{report.call} on a simulated GPU",
+            summary=run.problem + " (This check runs your code on fake CUDA tensors, because this machine "
+            "has no GPU.)",
+            mistake=_words(mistake),
+        ).fail()
+    if run.inconclusive:
+        report.notes.append(f"the simulated GPU check was inconclusive: {run.inconclusive}")
+        report.devices.append(f"{SIMULATED_CUDA}, inconclusive")
+        return None
+    return run
+
+
+def _check_simulated(student, arguments, report: Report, outputs, forbidden=None) -> None:
+    args = materialize(arguments, "cpu")
+    run = run_simulated(student, list(args.values()), report, forbidden=forbidden)
+    if run is None:
+        return
+    parts = run.result if outputs and isinstance(run.result, (tuple, list)) else [run.result]
+    for output in parts:
+        if isinstance(output, torch.Tensor) and output.device.type != "cuda":
+            Failure(
+                f"{report.call} on a simulated GPU",
+                summary=f"the output is on {output.device.type} for inputs on cuda. Keep the result on the "
+                "input's device (no .cpu() or .numpy()).",
+            ).fail()
+    report.devices.append(SIMULATED_CUDA)

@@ -1,0 +1,10 @@
+"""The built book: every chapter's printed and glued numbers, and every page in a browser: slow, so `make test-fast` leaves them out."""
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    here = __file__.rsplit("/", 1)[0]
+    for item in items:
+        if str(item.fspath).startswith(here + "/"):
+            item.add_marker(pytest.mark.slow)

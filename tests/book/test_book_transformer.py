@@ -1,0 +1,210 @@
+"""The transformer chapter: its equivalences with PyTorch, its position checks, its trained model and its counts.
+
+The measurements are not hard-coded in the chapter, so the tests read what the
+cells printed, check what the text claims about it, and check that the numbers
+glued into the text are the printed ones.
+"""
+
+import math
+import re
+import statistics
+
+import pytest
+
+from helpers import chapter_page, glued, printed
+from helpers import printed_differences as differences
+
+
+CHAPTER = "book/attention/transformer"
+NUMBER = r"[-+]?\d+\.\d+(?:e[-+]\d+)?"
+
+
+@pytest.fixture(scope="module")
+def text(built_book):
+    return printed(built_book, CHAPTER)
+
+
+@pytest.fixture(scope="module")
+def page(built_book):
+    return chapter_page(built_book, CHAPTER)
+
+
+@pytest.fixture(scope="module")
+def pasted(page):
+    return glued(page)
+
+
+
+def near(pasted, value, tolerance):
+    """Whether some pasted number is within tolerance of value (recomputed from rounded printed numbers)."""
+    numbers = [float(p) for p in pasted if re.fullmatch(NUMBER, p)]
+    return any(abs(number - value) <= tolerance for number in numbers)
+
+
+def test_the_block_is_nn_transformer_encoder_layer(text):
+    for form in ("Post-LN", "Pre-LN"):
+        assert differences(text, f"{form}, ours vs nn.TransformerEncoderLayer")[0] < 1e-6, form
+    # With dropout: the same masks for the same seed, different masks on two calls, none in eval mode.
+    assert differences(text, "training mode, same seed, ours vs nn.TransformerEncoderLayer")[0] < 1e-6
+    assert differences(text, "training mode, two calls")[0] > 1e-2
+    assert differences(text, "evaluation mode, two calls")[0] == 0.0
+    for name in ("dropout", "dropout1", "dropout2"):
+        assert re.search(rf"^\s*{name}: Dropout\(p=0\.1, inplace=False\)$", text, re.M), name
+    assert "attention dropout: self_attn.dropout = 0.1" in text
+
+
+def test_batch_norm_depends_on_padding_and_layer_norm_does_not(text, pasted):
+    rows = re.findall(rf"^\s*(\d+)\s+(\d+)%\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})$", text, re.M)
+    table = {int(T): (int(pad), float(mean), float(bn), float(ln)) for T, pad, mean, bn, ln in rows}
+    assert sorted(table) == [4, 8, 16], rows
+    for T, (pad, mean, bn, ln) in table.items():
+        # Sequences of 4 and 2 real tokens padded to T: 2T - 6 padding positions out of 2T.
+        assert pad == round(100 * (2 * T - 6) / (2 * T)), (T, pad)
+        assert ln < 1e-6, (T, ln)
+        # Zero padding: the batch mean is the real tokens' sum divided by the number of positions.
+        assert math.isclose(mean * T, table[4][1] * 4, abs_tol=0.01), (T, mean)
+    assert table[4][2] == 0.0 and 0.1 < table[8][2] < table[16][2], table
+    assert f"{table[16][2]:.2f}" in pasted
+    assert f"{table[4][0]}%" in pasted and f"{table[16][0]}%" in pasted
+    assert "BatchNorm1d, training mode: Expected more than 1 value per channel when training" in text
+
+
+def test_sinusoidal_encoding_shifts_by_a_fixed_rotation(text, pasted):
+    assert "shape: (100, 64)  position 0: [0. 1. 0. 1. 0. 1.] ..." in text
+    errors = [float(e) for e in re.findall(r"^k = +\d+: max over p < 1000 of .* = (\S+)$", text, re.M)]
+    assert len(errors) == 4 and max(errors) < 1e-10, errors
+    assert f"{max(errors):.0e}" in pasted and "1000" in pasted
+
+
+def test_learned_encoding_stops_at_its_length(text):
+    assert "20 positions, max_len = 16: IndexError: index out of range in self" in text
+
+
+def test_rope_scores_depend_on_the_offset_only(text, pasted):
+    rows = re.findall(rf"^offset n - m = +(\d+): score ({NUMBER}), max - min over 500 positions m = (\S+)$",
+                      text, re.M)
+    assert [int(offset) for offset, _, _ in rows] == [0, 3, 40], rows
+    spreads = [float(spread) for _, _, spread in rows]
+    scores = [float(score) for _, score, _ in rows]
+    assert max(spreads) < 1e-10, spreads
+    assert min(abs(a - b) for i, a in enumerate(scores) for b in scores[i + 1:]) > 1e-3, scores
+    assert f"{max(spreads):.0e}" in pasted
+
+
+def test_the_model_learns_reversal_and_fails_beyond_its_lengths(text, pasted):
+    held_out = int(re.search(r"^held-out test sequences: (\d+)$", text, re.M).group(1))
+    assert 800 < held_out < 1200, held_out            # one in seven of 7000
+    tokens, sequences = map(float, re.search(
+        r"held-out accuracy, lengths 4-10: tokens (\S+), whole sequences (\S+)$", text, re.M).groups())
+    assert tokens >= 0.99 and sequences >= 0.95, (tokens, sequences)
+    assert f"{tokens:.2%}" in pasted and f"{sequences:.2%}" in pasted
+    table = {int(n): (float(t), float(s)) for n, t, s in
+             re.findall(r"^\s*(\d+)\s+(\d\.\d{3})\s+(\d\.\d{3})$", text, re.M)}
+    assert sorted(table) == list(range(4, 17)), table
+    assert all(table[n][0] >= 0.99 for n in range(4, 11)), table
+    # What the text says happens beyond the training lengths.
+    assert table[11][0] < table[10][0] and table[11][1] < 0.5
+    beyond = max(table[n][0] for n in range(13, 17))
+    chance = 1 / 11
+    assert f"chance: one token in 11, {chance:.3f}" in text
+    assert table[12][0] < 0.5 and beyond < 2 * chance, table
+    for value in (table[11][0], table[11][1], table[12][0], beyond, chance):
+        assert f"{value:.1%}" in pasted, value
+
+
+def test_the_second_block_attends_along_the_anti_diagonal(text, pasted):
+    mass = {(int(b), int(h)): float(m) for b, h, m in
+            re.findall(r"^block (\d), head (\d): mean weight on the anti-diagonal = (\S+)$", text, re.M)}
+    assert len(mass) == 8, mass
+    uniform = float(re.search(r"would put 1/L there: (\S+) on average", text).group(1))
+    # The text: the first block is barely above uniform, every head of the second has the anti-diagonal.
+    first = statistics.mean(mass[0, h] for h in range(4))
+    second = statistics.mean(mass[1, h] for h in range(4))
+    assert all(mass[0, h] < 2 * uniform for h in range(4)), mass
+    assert all(mass[1, h] > 0.5 for h in range(4)), mass
+    best = max(mass, key=mass.get)
+    assert best[0] == 1
+    for value in (f"{uniform:.3f}", f"{mass[best]:.3f}", str(best[1])):
+        assert value in pasted, value
+    assert near(pasted, first, 0.002) and near(pasted, second, 0.002), (first, second)
+
+
+def test_gradient_norms_at_initialization(text, pasted):
+    rows = re.findall(r"^\s*(\d)\s+(\d\.\d{3})\s+(\d\.\d{3})\s+(\d\.\d\d)$", text, re.M)
+    assert [int(r[0]) for r in rows] == list(range(6)), rows
+    post = [float(r[1]) for r in rows]
+    pre = [float(r[2]) for r in rows]
+    for p, q, ratio in zip(post, pre, (float(r[3]) for r in rows)):
+        assert math.isclose(p / q, ratio, abs_tol=0.011), (p, q, ratio)
+    ratios = [p / q for p, q in zip(post, pre)]
+    phrase = ("In every block the Post-LN gradient is larger than the Pre-LN one" if min(ratios) > 1
+              else "The Post-LN gradient is not larger than the Pre-LN one in every block")
+    assert phrase in pasted
+    assert ("grows" if post[-1] > post[0] else "does not grow") in pasted
+    assert near(pasted, post[-1] / post[0], 0.011) and near(pasted, pre[-1] / pre[0], 0.011)
+    assert near(pasted, min(ratios), 0.011) and near(pasted, max(ratios), 0.011)
+
+
+def test_warm_up_results_and_what_the_text_says(text, pasted):
+    assert "learning rate 0.02, 300 steps, held-out token accuracy per seed" in text
+    rows = re.findall(r"^\s*(Post-LN|Pre-LN)\s+(0|100)\s+(\d\.\d{3})\s+(\d\.\d{3})\s+((?:\d\.\d{3} ?){3})$",
+                      text, re.M)
+    results = {(name, int(warmup)): [float(a) for a in seeds.split()] for name, warmup, _, _, seeds in rows}
+    assert len(results) == 4, rows
+    for name, warmup, mean, std, _ in rows:
+        seeds = results[name, int(warmup)]
+        assert math.isclose(statistics.mean(seeds), float(mean), abs_tol=0.001)
+        assert math.isclose(statistics.stdev(seeds), float(std), abs_tol=0.001)
+        assert mean in pasted and std in pasted
+    # The summary is chosen from these numbers; recompute the choice.
+    learned = {key: sum(a > 0.9 for a in seeds) for key, seeds in results.items()}
+    counts = (f"Post-LN succeeds in {learned['Post-LN', 0]} of 3 seeds without warm-up and in "
+              f"{learned['Post-LN', 100]} with it; Pre-LN in {learned['Pre-LN', 0]} and {learned['Pre-LN', 100]}.")
+    summary = next(p for p in pasted if p.startswith("Counting a seed"))
+    assert counts in summary
+    means = {key: statistics.mean(seeds) for key, seeds in results.items()}
+    post_worst_and_helped = (min(means, key=means.get) == ("Post-LN", 0)
+                             and means["Post-LN", 100] > means["Post-LN", 0] + 0.1)
+    pre_needs_none = learned["Pre-LN", 0] == 3
+    assert ("Post-LN without warm-up is the worst" in summary) == post_worst_and_helped
+    assert ("Pre-LN needs no warm-up here" in summary) == pre_needs_none
+    pattern = post_worst_and_helped and pre_needs_none
+    assert ("This is the pattern that Xiong et al. describe." in summary) == pattern
+    assert ("do not show the whole pattern" in summary) == (not pattern)
+
+
+def test_the_flop_table_follows_the_formulas(text, pasted):
+    for name, measured, formula in re.findall(
+            r"^\s*(attention|convolution|recurrent), n = 64, d = 32: FlopCounterMode (\d+), formula (\d+)$",
+            text, re.M):
+        assert measured == formula, name
+    n, d, k = 64, 32, 3
+    assert f"attention, n = {n}, d = {d}: FlopCounterMode {8 * n * d * d + 4 * n * n * d}," in text
+    assert f"convolution, n = {n}, d = {d}: FlopCounterMode {2 * k * n * d * d}," in text
+    assert f"recurrent, n = {n}, d = {d}: FlopCounterMode {4 * n * d * d}," in text
+    d = 512
+    flops = {}
+    for n in (128, 4096):
+        expected = {"attention": (8 * n * d * d + 4 * n * n * d, 1, 1),
+                    "convolution": (2 * k * n * d * d, 1, math.ceil((n - 1) / (k - 1))),
+                    "recurrent": (4 * n * d * d, n, n - 1)}
+        for name, (count, sequential, path) in expected.items():
+            flops[name, n] = count
+            row = rf"^\s*{name}\s+{n}\s+{re.escape(f'{count / 1e9:.3f}')}\s+{sequential}\s+{path}$"
+            assert re.search(row, text, re.M), (name, n)
+    assert f"{flops['attention', 128] / flops['recurrent', 128]:.2f}" in pasted
+    assert f"{flops['attention', 4096] / flops['recurrent', 4096]:.1f}" in pasted
+    assert str(2 * d) in pasted
+
+
+def test_the_chapter_has_its_figures_links_and_exercise(page, built_book):
+    figures = page.select("div.cell_output img")
+    assert len(figures) >= 3 and all(figure.get("alt") for figure in figures)   # positions, training, attention
+    html = str(page)
+    for paper in ("1706.03762", "2002.04745", "2104.09864"):
+        assert f"arxiv.org/abs/{paper}" in html, paper
+    assert "exercises/transformer/transformer.ipynb" in html
+    links = {a.get("href", "") for a in page.select("article a")}
+    for target in ("self_attention.html", "../normalization/batch_norm.html",
+                   "../normalization/normalization_layers.html", "../regularization/regularization.html"):
+        assert any(href.split("#")[0] == target for href in links), target
