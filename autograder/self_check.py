@@ -95,6 +95,9 @@ def check_notebook(path: str | os.PathLike, timeout: int = 180) -> list[TestResu
         timeout=timeout,
         kernel_name="python3",
         allow_errors=True,
+        # Every output is in once the last cell is done; a graceful shutdown would then wait
+        # seconds for a kernel that has loaded torch to tear itself down.
+        shutdown_kernel="immediate",
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     client.execute()
