@@ -331,7 +331,7 @@ def grader_folders(pid: int) -> list[Path]:
 @pytest.fixture
 def course(tmp_path_factory):
     pytest.importorskip("nbgrader")
-    from test_class_grading import make_course
+    from end_to_end.test_class_grading import make_course
 
     try:
         CgroupTree.create().remove()
@@ -344,7 +344,7 @@ def course(tmp_path_factory):
 def test_each_limit_stops_its_case_names_it_and_leaves_nothing_behind(course, monkeypatch):
     from adversarial import LIMIT_HIT
     from autograder.grading.pipeline import Limits, grade
-    from test_class_grading import submit
+    from end_to_end.test_class_grading import submit
 
     tag = f"AUTOGRADER_TEST_BATCH={uuid.uuid4().hex}"
     monkeypatch.setenv(*tag.split("="))  # every process of the batch inherits it
@@ -370,7 +370,7 @@ def test_each_limit_stops_its_case_names_it_and_leaves_nothing_behind(course, mo
 
 @pytest.mark.slow
 def test_nothing_of_a_killed_batch_remains_after_a_resumed_run(course):
-    from test_class_grading import submit
+    from end_to_end.test_class_grading import submit
 
     tag = f"AUTOGRADER_TEST_BATCH={uuid.uuid4().hex}"
     for student in ["solution", "blank", *LIMIT_CASES]:
@@ -405,7 +405,7 @@ def test_nothing_of_a_killed_batch_remains_after_a_resumed_run(course):
 def test_without_the_rights_the_batch_says_so_once_and_keeps_the_disk_limit(course, monkeypatch, capsys):
     from adversarial import LIMIT_HIT
     from autograder.grading.pipeline import Limits, grade
-    from test_class_grading import submit
+    from end_to_end.test_class_grading import submit
 
     def no_rights(cpu=False):
         raise CgroupsUnavailable("could not create a cgroup in /sys/fs/cgroup/memory: Permission denied")
