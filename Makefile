@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Tests and the book import the autograder from this checkout.
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast test-gpu exercises bench clean
+.PHONY: book test test-fast test-gpu exercises bench bench-scale clean
 
 $(STAMP): requirements.txt pyproject.toml package-lock.json
 	@# The grading sandbox needs Debian's bubblewrap; the browser tests Debian's Chromium
@@ -55,6 +55,10 @@ exercises: $(STAMP)
 ## bench: grade 40 generated submissions with stock nbgrader and with the course's grader
 bench: $(STAMP)
 	$(PYTHON) benchmarks/grading.py
+
+## bench-scale: grade 40 and 400 generated submissions with the course's grader: time, fork server's memory, gradebook
+bench-scale: $(STAMP)
+	$(PYTHON) benchmarks/scale.py
 
 clean:
 	rm -rf _build grading

@@ -4,9 +4,10 @@ Prints submissions per minute for both, their ratio, and the physical floor:
 the time to start a kernel, import torch and run the tests of one submission,
 divided by the number of cores; and the floor of the fork server's design,
 where a kernel is forked with torch already imported. Also checks that both
-give the same scores.
+give the same scores. The figures, with a description of the machine, also go
+to benchmarks/results/bench.json (``--output``), which the book's appendix reads.
 
-    .venv/bin/python benchmarks/grading.py [--submissions 40] [--workers N]
+    .venv/bin/python benchmarks/grading.py [--submissions 40] [--workers N] [--output PATH]
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import datetime
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -30,6 +33,7 @@ from nbclient import NotebookClient
 from autograder.cells import grade_id
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 ASSIGNMENT = "batch_norm"
 SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION\n", re.M)
 # Answers a class hands in: right, blank, and two of the mistakes the harness names.
@@ -63,6 +67,38 @@ def make_course(where: Path, submissions: int) -> Path:
         folder.mkdir(parents=True)
         nbformat.write(notebook, folder / f"{ASSIGNMENT}.ipynb")
     return course
+
+
+def machine() -> dict:
+    """The machine and the software that a benchmark ran on, and when."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as file:
+            cpu = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        memory = None
+    versions = {}
+    for package in ("torch", "nbgrader"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return {"cpu": cpu, "cores": os.cpu_count() or 1,
+            "memory_gb": round(memory / 1e9, 1) if memory else None,
+            "python": platform.python_version(), **versions, "platform": platform.platform(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_results(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"results written to {path}")
 
 
 def run(command, cwd) -> float:
@@ -122,6 +158,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--output", type=Path, default=RESULTS / "bench.json",
+                        help="the JSON file of the results (default: benchmarks/results/bench.json)")
     args = parser.parse_args()
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
     cores = os.cpu_count() or 1
@@ -150,6 +188,20 @@ def main() -> None:
           f"{protocol['tests']:.0f} tests, {protocol['seconds']:.2f} s waiting on the kernel's answers "
           "(the student's code included)")
     print(f"same scores as stock nbgrader: {same}")
+    write_results(args.output, {
+        "benchmark": "grading", "assignment": ASSIGNMENT, "submissions": args.submissions,
+        "workers": args.workers, "machine": machine(),
+        "stock": {"seconds": round(stock, 2), "submissions_per_minute": round(rate(stock), 2)},
+        "ours": {"seconds": round(ours, 2), "submissions_per_minute": round(rate(ours), 2)},
+        "ratio": round(stock / ours, 3),
+        "floor": {"seconds_per_submission": round(floor_seconds, 3),
+                  "submissions_per_minute": round(60 * cores / floor_seconds, 2)},
+        "forked_floor": {"seconds_per_submission": round(forked_seconds, 3),
+                         "submissions_per_minute": round(60 * cores / forked_seconds, 2)},
+        "protocol": {"requests": round(protocol["requests"], 2), "tests": round(protocol["tests"], 2),
+                     "seconds": round(protocol["seconds"], 4)},
+        "same_scores": same,
+    })
     if not same:
         sys.exit(1)
 

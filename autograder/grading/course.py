@@ -53,6 +53,22 @@ def _write_ahead(connection, _record) -> None:
         cursor.close()
 
 
+def index_grades_by_notebook(gradebook: Gradebook) -> None:
+    """Index grades and comments by their submitted notebook, and submitted notebooks by their submission.
+
+    nbgrader's tables index a grade only by (cell, notebook) and a submitted notebook
+    by (notebook, submission), so every query for the grades or the score of one
+    submission read the grades of the whole class: recording a student cost more the
+    more students were already graded. The indexes stay with the file (``IF NOT
+    EXISTS``: made once); nbgrader's own commands and migrations use them or ignore them.
+    """
+    from sqlalchemy import text
+
+    for table, column in (("grade", "notebook_id"), ("comment", "notebook_id"), ("submitted_notebook", "assignment_id")):
+        gradebook.db.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_{column} ON {table} ({column})"))
+    gradebook.db.commit()
+
+
 def course_api(root: str | os.PathLike = ".", **overrides) -> NbGraderAPI:
     """nbgrader's API, configured by the course's nbgrader_config.py under ``root``.
 

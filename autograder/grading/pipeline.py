@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -28,7 +29,8 @@ from ..sandbox.bwrap import bwrap_path
 from ..sandbox.cgroups import CgroupsUnavailable, CgroupTree
 from ..sandbox.forkserver import ForkServer
 from .config import Limits
-from .course import GradingError, course_api, export_grades, gradebook_commits_without_fsync, submitted_students
+from .course import (GradingError, course_api, export_grades, gradebook_commits_without_fsync, index_grades_by_notebook,
+                     submitted_students)
 from .execute import Executor
 from .outcome import Outcome
 from .progress import ProgressStore
@@ -53,6 +55,7 @@ class ClassGrader:
         gradebook_commits_without_fsync()
         self.api = course_api(self.root)
         with Gradebook(self.api.coursedir.db_url) as gradebook:
+            index_grades_by_notebook(gradebook)
             try:
                 found = gradebook.find_assignment(assignment)
             except MissingEntry:
@@ -127,16 +130,18 @@ class ClassGrader:
                 tqdm(total=total, initial=total - len(pending), unit="submission",
                      desc=self.assignment, file=sys.stderr, dynamic_ncols=True) as bar:
             bar.set_postfix_str(f"preparing {len(pending)} submissions")
-            running = {pool.submit(executor.run, submission): submission.student
-                       for submission in self.stager.stage(pending)}
-            recorded = set()
-            for done in as_completed(running):
-                if done in recorded:
-                    continue
+            finished = queue.SimpleQueue()  # the futures in the order they end: no scan of the class per submission
+            running = {}
+            for submission in self.stager.stage(pending):
+                future = pool.submit(executor.run, submission)
+                running[future] = submission.student
+                future.add_done_callback(finished.put)
+            while running:
                 # Everything that finished meanwhile is recorded with it: one nbgrader call for all.
-                batch = [future for future in running if future.done() and future not in recorded]
-                recorded.update(batch)
-                bar.set_postfix_str(f"recording {', '.join(running[f] for f in batch)}")
+                batch = [finished.get()]
+                while not finished.empty():
+                    batch.append(finished.get())
+                bar.set_postfix_str(f"recording {', '.join(running.pop(f) for f in batch)}")
                 for outcome in self.recorder.record([future.result() for future in batch]):
                     self.progress.save(outcome)
                     outcomes[outcome.student] = outcome

@@ -42,7 +42,7 @@ NOTEBOOKS_BRANCH = "notebooks"
 EXERCISES: dict[str, list[str]] = {}
 for _assignment in registry.ASSIGNMENTS:
     EXERCISES.setdefault(_assignment.chapter, []).append(_assignment.name)
-REFERENCE_PAGES = {"book/conventions", "book/glossary", "book/build_times"}
+REFERENCE_PAGES = {"book/conventions", "book/glossary", "book/build_times", "book/grading_speed"}
 BLOCKING_IMPACTS = {"serious", "critical"}
 
 DOCS = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]

@@ -1,0 +1,91 @@
+"""The appendix "How fast the autograder grades": every number its text shows comes from the results files.
+
+The page reads benchmarks/results/bench.json and bench-scale.json and glues
+what it states. These tests read the same files, compute each glued value
+again, format it with the role's own format specification, and compare it with
+what the built page shows; the page must also draw its figures with alt text.
+"""
+
+import json
+import re
+
+import pytest
+
+from conftest import ROOT
+from helpers import chapter_page, glued
+
+CHAPTER = "book/grading_speed"
+GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
+CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```$", re.S | re.M)
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def expected() -> dict:
+    """name -> the value that the page glues, computed here from the results files."""
+    bench = json.loads((RESULTS / "bench.json").read_text())
+    scale = json.loads((RESULTS / "bench-scale.json").read_text())
+    machine, protocol = bench["machine"], bench["protocol"]
+    small, large = scale["classes"][str(scale["small"])], scale["classes"][str(scale["large"])]
+    return {
+        "bench_submissions": bench["submissions"], "bench_assignment": bench["assignment"],
+        "bench_cores": machine["cores"], "bench_cpu": machine["cpu"], "bench_memory_gb": machine["memory_gb"],
+        "bench_date": machine["date"][:10], "bench_python": machine["python"], "bench_torch": machine["torch"],
+        "bench_nbgrader": machine["nbgrader"],
+        "stock_rate": bench["stock"]["submissions_per_minute"], "stock_seconds": bench["stock"]["seconds"],
+        "ours_rate": bench["ours"]["submissions_per_minute"], "ours_seconds": bench["ours"]["seconds"],
+        "bench_ratio": bench["ratio"],
+        "floor_seconds": bench["floor"]["seconds_per_submission"],
+        "floor_rate": bench["floor"]["submissions_per_minute"],
+        "forked_seconds": bench["forked_floor"]["seconds_per_submission"],
+        "forked_rate": bench["forked_floor"]["submissions_per_minute"],
+        "same_scores": "the same scores" if bench["same_scores"] else "different scores",
+        "protocol_requests": protocol["requests"], "protocol_tests": protocol["tests"],
+        "protocol_seconds": protocol["seconds"],
+        "protocol_share": 100 * protocol["seconds"] * bench["submissions"] / (bench["ours"]["seconds"] * bench["workers"]),
+        "protocol_ms_per_request": 1000 * protocol["seconds"] / max(1, protocol["requests"]),
+        "scale_small": scale["small"], "scale_large": scale["large"],
+        "scale_factor": scale["large"] / scale["small"], "scale_cores": scale["machine"]["cores"],
+        "scale_date": scale["machine"]["date"][:10],
+        "small_seconds": small["seconds"], "large_seconds": large["seconds"],
+        "small_ms": 1000 * small["seconds_per_submission"], "large_ms": 1000 * large["seconds_per_submission"],
+        "time_ratio": scale["time_ratio"], "time_target": scale["time_target"],
+        "time_verdict": "within" if scale["time_ratio"] <= scale["time_target"] else "beyond",
+        "small_rss_mb": small["forkserver_rss"]["end_bytes"] / 1e6,
+        "large_rss_mb": large["forkserver_rss"]["end_bytes"] / 1e6,
+        "rss_change": 100 * (scale["rss_ratio"] - 1),
+        "small_gradebook_mb": small["gradebook_bytes"] / 1e6, "large_gradebook_mb": large["gradebook_bytes"] / 1e6,
+        "gradebook_kb_per_submission":
+            (large["gradebook_bytes"] - small["gradebook_bytes"]) / 1e3 / (scale["large"] - scale["small"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def page(built_book):
+    return chapter_page(built_book, CHAPTER)
+
+
+def test_every_glued_number_is_that_of_the_results_files(page):
+    roles = GLUE_ROLE.findall(CODE_CELL.sub("", (ROOT / f"{CHAPTER}.md").read_text()))
+    shown = glued(page)
+    assert len(shown) == len(roles), "a glue role of the page did not render"
+    values = expected()
+    unknown = sorted({name for name, _ in roles} - set(values))
+    assert not unknown, f"glued on the page but not checked here: {unknown}"
+    wrong = [f"{name}: shows {text!r}, the results files give {format(values[name], spec)!r}"
+             for (name, spec), text in zip(roles, shown) if text != format(values[name], spec)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_page_draws_its_figures_with_alt_text(page):
+    images = page.select("div.cell_output img")
+    assert len(images) == 2, "the throughput chart and the time per submission chart"
+    for image in images:
+        alt = (image.get("alt") or "").strip()
+        assert alt and not alt.endswith(".png"), f"a figure without alt text: {image.get('src')}"
+
+
+def test_the_page_runs_no_benchmark():
+    source = (ROOT / f"{CHAPTER}.md").read_text()
+    for code in CODE_CELL.findall(source):
+        for runs in ("subprocess", "os.system", "import autograder", "from autograder", "grading.py", "scale.py"):
+            assert runs not in code, f"a cell of the page runs something: {runs}"
