@@ -91,12 +91,3 @@ def spec(name: str):
         return specs()[name]
     except KeyError:
         raise KeyError(f"no spec is called {name!r}") from None
-
-
-def owner(spec_name: str) -> tuple[Assignment, str]:
-    """The assignment that grades the spec ``spec_name``, and the package that declares it."""
-    for candidate in ASSIGNMENTS:
-        for name in candidate.packages:
-            if any(s.name == spec_name for s in package(name).SPECS):
-                return candidate, name
-    raise KeyError(f"no assignment grades a spec called {spec_name!r}")

@@ -17,6 +17,7 @@ engine that runs them on every device is ``autograder.core.engine``.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol
 
@@ -102,27 +103,34 @@ class Operation:
 class Property:
     """A statistic of a student's result, the bound it must stay within, and the mistakes that explain a miss.
 
-    ``statistic(result, *inputs)`` gives a number; ``holds(value)`` says whether it is
+    ``statistic(result, *inputs)`` gives a value; ``holds(value)`` says whether it is
     within the bound; ``describe(value)`` says, in the words a student reads, how it
-    is off. ``candidates`` are planted mistakes whose own statistic is compared with
-    the student's to name the likely one.
+    is off. ``expected`` is the value it should have and ``margin`` how far it may
+    miss it, where the bound is one around a value. ``candidates`` are planted
+    mistakes whose own statistic, compared with the student's by ``agree`` (exactly,
+    or within a statistical margin for a random result), names the likely one.
     """
 
     name: str
-    statistic: Callable[..., float]
-    holds: Callable[[float], bool]
-    describe: Callable[[float], str]
+    statistic: Callable[..., object]
+    holds: Callable[[object], bool]
+    describe: Callable[[object], str]
     candidates: tuple[Planted, ...] = ()
+    expected: object = None
+    margin: float = 0.0
+    agree: Callable[[object, object], bool] = operator.eq
 
     def problem(self, result, *inputs) -> str | None:
         """None if the property holds for ``result``, else what is wrong with it."""
         value = self.statistic(result, *inputs)
         return None if self.holds(value) else self.describe(value)
 
-    def fail(self, where: str, value, expected, run: Callable[[Callable], object], *, summary: str) -> None:
-        """Fail with ``summary``, naming the candidate whose ``run`` result agrees with ``value``."""
-        fail_diagnosed(where, value, expected, summary=summary, planted=self.candidates, run=run,
-                       agree=lambda a, b: a == b, clue=None)
+    def fail(self, where: str, value, expected=None, run: Callable[[Callable], object] | None = None, *,
+             summary: str | None = None, problem: str | None = None) -> None:
+        """Fail with ``problem`` (by default, ``describe(value)``), naming the candidate whose ``run`` agrees."""
+        fail_diagnosed(where, value, self.expected if expected is None else expected, summary=summary,
+                       problems=[problem or self.describe(value)], planted=self.candidates, run=run,
+                       agree=self.agree, clue=None)
 
 
 from .modules import ModuleSpec  # noqa: E402,F401 - declared in its own module, offered here with the other specs

@@ -8,9 +8,6 @@ elements are the input times 1 / (1 - p)).
 from __future__ import annotations
 
 import math
-import operator
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -29,32 +26,10 @@ from .spec import DROPOUT
 SIGMAS = 6.0
 
 
-@dataclass(frozen=True)
-class Statistic(Property):
-    """A ``Property`` of dropout's output: its ``expected`` value, the ``margin`` it may miss it by.
-
-    A miss is written as one of the failure's problems. A planted mistake's own
-    statistic, drawn with the same seed, is compared with the student's by
-    ``agree``: within a statistical margin, not exactly, because a student's
-    mask is drawn differently from the planted one.
-    """
-
-    expected: object = None
-    margin: float = 0.0
-    agree: Callable[[object, object], bool] = operator.eq
-
-    def fail(self, where: str, value, expected=None, run: Callable[[Callable], object] | None = None, *,
-             summary: str | None = None, problem: str | None = None) -> None:
-        """Fail with ``problem`` (by default, ``describe(value)``), naming the candidate whose ``run`` agrees."""
-        fail_diagnosed(where, value, self.expected if expected is None else expected, summary=summary,
-                       problems=[problem or self.describe(value)], planted=self.candidates, run=run,
-                       agree=self.agree, clue=None)
-
-
-def dropped_fraction(p: float, n: int) -> Statistic:
+def dropped_fraction(p: float, n: int) -> Property:
     """A fraction p of the n elements is dropped: within 6 standard deviations, √(p(1-p)/n), of p."""
     bound = SIGMAS * math.sqrt(p * (1 - p) / n)
-    return Statistic(
+    return Property(
         name="dropped fraction",
         statistic=lambda output: (output == 0).double().mean().item(),
         holds=lambda fraction: not abs(fraction - p) > bound,
@@ -68,7 +43,7 @@ def dropped_fraction(p: float, n: int) -> Statistic:
     )
 
 
-def preserved_mean(input: torch.Tensor, p: float) -> Statistic:
+def preserved_mean(input: torch.Tensor, p: float) -> Property:
     """The mean of the output is the input's, within 6 standard deviations.
 
     Each output element is x / (1 - p) with probability 1 - p and 0 otherwise;
@@ -78,7 +53,7 @@ def preserved_mean(input: torch.Tensor, p: float) -> Statistic:
     n = input.numel()
     target = input.double().mean().item()
     sd = math.sqrt(input.double().square().sum().item() * p / (1 - p)) / n
-    return Statistic(
+    return Property(
         name="mean",
         statistic=lambda output: output.double().mean().item(),
         holds=lambda mean: not abs(mean - target) > SIGMAS * sd,
@@ -117,7 +92,7 @@ def eval_effect_of(function, original, p, inplace) -> str:
     return eval_effect(function(x, p, False, inplace), x, original, p)
 
 
-IDENTITY_IN_EVALUATION = Statistic(
+IDENTITY_IN_EVALUATION = Property(
     name="identity in evaluation mode",
     statistic=eval_effect,
     holds=lambda effect: effect == UNCHANGED,
