@@ -26,6 +26,7 @@ from .. import registry
 from ..core import forbidden as forbidden_maps
 from ..core.calling import call_student, module_classes
 from ..core.devices import _WithoutCudaKernels
+from ..core.fake_mode import without_dynamo
 from . import CONNECTION, wire
 
 BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes}
@@ -121,6 +122,7 @@ class Kernel:
         simulated = bool(request.get("simulated"))
         with contextlib.ExitStack() as stack:
             if simulated:
+                stack.enter_context(without_dynamo())
                 stack.enter_context(FakeTensorMode(allow_non_fake_inputs=False))
             callee = codec.decode(request.get("callee"))
             args, kwargs = codec.decode(request.get("args")), codec.decode(request.get("kwargs"))

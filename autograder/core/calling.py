@@ -101,6 +101,13 @@ class ForbidKernels(TorchDispatchMode):
         super().__init__()
         self.kernels = kernels
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a dispatch mode's __torch_dispatch__ in torch._disable_dynamo unless the
+        # mode opts out, as here; that wrapper's first call imports the whole of torch._dynamo
+        # (seconds), and nothing is ever compiled within a check, so there is nothing to disable.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         packet = getattr(func, "overloadpacket", None)
         if packet in self.kernels:

@@ -23,7 +23,6 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
-import torch._dynamo  # noqa: F401 - the first FakeTensorMode imports it (seconds): do it at import
 from torch._subclasses.fake_tensor import (
     DataDependentOutputException,
     DynamicOutputShapeException,
@@ -35,6 +34,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
 from .calling import ForbiddenCall, call_student
+from .fake_mode import without_dynamo
 
 SIMULATED_CUDA = "cuda (simulated)"
 
@@ -150,19 +150,28 @@ def run_on_simulated_cuda(function, args: list, where: str = "", forbidden=None)
     Autograd stays off: recording a graph for a CUDA tensor needs the CUDA
     runtime, and a CPU-only build aborts the whole process without it.
     """
-    mode = FakeTensorMode(allow_non_fake_inputs=False)
-    with mode:
-        fake_args = [
-            torch.empty_strided(a.shape, a.stride(), dtype=a.dtype, device="cuda")
-            if isinstance(a, torch.Tensor)
-            else a
-            for a in args
-        ]
-    called = call_student(function, fake_args, where=where, copy=False, forbidden=forbidden,
-                          within=(mode, _WithoutCudaKernels(), torch.no_grad()))
+    with without_dynamo():
+        mode = FakeTensorMode(allow_non_fake_inputs=False)
+        with mode:
+            fake_args = [
+                torch.empty_strided(a.shape, a.stride(), dtype=a.dtype, device="cuda")
+                if isinstance(a, torch.Tensor)
+                else a
+                for a in args
+            ]
+        called = call_student(function, fake_args, where=where, copy=False, forbidden=forbidden,
+                              within=(mode, _WithoutCudaKernels(), torch.no_grad()))
     if called.error is None:
         return SimulatedRun(result=called.value)
     return _verdict(called.error)
+
+
+def warm_up() -> None:
+    """Run a simulated run once, for what its first run imports (sympy, torch's fake kernels, seconds).
+
+    A process that forks kernels does it once, so that none of them pays it.
+    """
+    run_on_simulated_cuda(lambda x: (x - x.mean(dim=0)).reshape(-1).sum(), [torch.ones(2, 2)])
 
 
 # How PyTorch begins the error of an operation on tensors of two devices, real or fake.

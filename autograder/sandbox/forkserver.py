@@ -58,6 +58,9 @@ def preload() -> None:
     from autograder import registry
 
     registry.import_all()  # every exercise's checks, each recording the functions it trusts
+    from autograder.core.devices import warm_up
+
+    warm_up()  # what the simulated GPU imports on its first run, once for every kernel forked
 
 
 CHECKER_FD = 3  # where the submission's processes find their end of the socket to the checker
