@@ -34,14 +34,16 @@ def setup_cells():
         yield path, [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_setup")]
 
 
-def test_every_exercise_installs_the_autograder_at_the_version_that_released_it():
+def test_every_exercise_installs_the_wheel_of_the_version_that_released_it_from_its_release_asset():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    wheel = f"{repository}/releases/download/v{version}/autograder-{version}-py3-none-any.whl"
     for path, cells in setup_cells():
         assert len(cells) == 1, f"{path.name}: one setup cell"
         (cell,) = cells
         assert cell.metadata.nbgrader["locked"]
-        assert f'"autograder @ git+{repository}@v{version}"' in cell.source, path.name
+        assert f'AUTOGRADER = "autograder @ {wheel}"' in cell.source, path.name
+        assert "git+" not in cell.source, f"{path.name}: installs from the source repository"
         notebook = nbformat.read(path, as_version=4)
         first_import = next(i for i, c in enumerate(notebook.cells) if "from autograder" in c.source)
         assert notebook.cells.index(cell) < first_import, f"{path.name}: the setup runs before the imports"
@@ -160,4 +162,5 @@ def test_without_a_reachable_source_the_setup_says_what_to_install(tmp_path):
     assert run.stdout == f"Installing the course's autograder from {tmp_path / 'no-such-course'} ...\n"
     last = run.stderr.strip().splitlines()
     assert last[-2].startswith(f"ImportError: Could not install the autograder from {tmp_path / 'no-such-course'}")
-    assert last[-1].startswith("Connect to the internet, or install it yourself: pip install \"autograder @ git+")
+    assert last[-1].startswith("Connect to the internet, or install it yourself: pip install \"autograder @ https://")
+    assert "/releases/download/" in last[-1]
