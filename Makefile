@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(PYTHON) -m pytest
 
 ## test-fast: the unit folders of the suite (no book build, no nbgrader runs, no end-to-end grading)
-UNIT := tests/core tests/specs tests/exercises tests/checker tests/grading tests/sandbox tests/commands
+UNIT := tests/core tests/specs tests/exercises tests/checker tests/grading tests/sandbox tests/commands tests/edition
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -m "not slow" $(UNIT)
 

@@ -3,8 +3,8 @@
 A released notebook is copied out of the clone into a fresh virtual
 environment that has torch, numpy and Jupyter's kernel and client, but not the
 autograder. Its locked setup cell installs the autograder from
-``AUTOGRADER_SOURCE`` (a copy of this checkout), and the visible tests run and
-report. Where nothing can be installed, the cell says what to install.
+``AUTOGRADER_SOURCE`` (the student edition's wheel, which students get from the
+release asset), and the visible tests run and report. Where nothing can be installed, the cell says what to install.
 """
 
 import os
@@ -64,13 +64,11 @@ def student_environment(tmp_path_factory):
     return python
 
 
-def course_copy(destination: Path) -> Path:
-    """What pip installs: the package and its build file, copied so the checkout gets no build output."""
-    destination.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", destination)
-    shutil.copytree(ROOT / "autograder", destination / "autograder",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return destination
+def student_wheel(destination: Path) -> Path:
+    """The wheel of the student edition, which the setup cell installs from the release asset."""
+    from autograder.edition.build import build_wheel
+
+    return build_wheel(ROOT, destination)
 
 
 def execute(python: Path, notebook: Path, environment: dict) -> subprocess.CompletedProcess:
@@ -117,7 +115,7 @@ def test_a_released_notebook_installs_the_autograder_and_runs_its_tests_outside_
     student.mkdir()
     notebook = student / f"{ASSIGNMENT}.ipynb"
     nbformat.write(release, notebook)
-    source = course_copy(tmp_path / "course-copy")
+    source = student_wheel(tmp_path / "dist")
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     environment.update(AUTOGRADER_SOURCE=str(source), PATH=f"{student_environment.parent}{os.pathsep}/usr/bin:/bin")
 
