@@ -74,6 +74,7 @@ class Baseline:
     pairs: int
     median: float
     spread: float
+    pooled: bool = False     # the class's pairs on every cell: too few on this one
 
     def z(self, score: float) -> float:
         return (score - self.median) / self.spread
@@ -99,10 +100,10 @@ def compare(student: Answer, other: Answer) -> Pair:
     return Pair(student.cell, student, other, float(score), slices)
 
 
-def baseline(scores: list[float]) -> Baseline:
+def baseline(scores: list[float], pooled: bool = False) -> Baseline:
     median = statistics.median(scores)
     deviation = statistics.median(abs(score - median) for score in scores)
-    return Baseline(len(scores), median, max(1.4826 * deviation, MIN_SPREAD))
+    return Baseline(len(scores), median, max(1.4826 * deviation, MIN_SPREAD), pooled)
 
 
 def compare_class(answers: dict[str, list[Answer]], sources: dict[str, list[Answer]],
@@ -125,9 +126,10 @@ def compare_class(answers: dict[str, list[Answer]], sources: dict[str, list[Answ
     everyone = [score for scores in class_scores.values() for score in scores]
     baselines = {}
     for cell, scores in class_scores.items():
-        chosen = scores if len(scores) >= MIN_PAIRS else everyone
-        if len(chosen) >= 3:
-            baselines[cell] = baseline(chosen)
+        pooled = len(scores) < MIN_PAIRS
+        chosen = everyone if pooled else scores
+        if any(p.cell == cell for p in pairs) and len(chosen) >= 3:
+            baselines[cell] = baseline(chosen, pooled)
     for pair in pairs:
         if pair.cell in baselines:
             pair.z = baselines[pair.cell].z(pair.score)

@@ -18,7 +18,7 @@ import nbformat
 
 from .. import cells, registry
 from .course import course_api, submitted_students
-from .similarity import EARLIER, PACKAGE, REFERENCE, STUDENT, Z_FLAG, Answer, compare_class, flagged
+from .similarity import EARLIER, MIN_PAIRS, PACKAGE, REFERENCE, STUDENT, Z_FLAG, Answer, compare_class, flagged
 
 
 def report_path(root, assignment: str) -> Path:
@@ -93,7 +93,7 @@ def _page(assignment, answers, pairs, baselines, suspicious, earlier) -> str:
     escape = html.escape
     students = sorted({a.owner for cell_answers in answers.values() for a in cell_answers})
     rows = "".join(
-        f"<tr><td>{escape(cell)}</td><td>{b.pairs}</td><td>{b.median:.2f}</td><td>{b.spread:.2f}</td>"
+        f"<tr><td>{escape(cell)}</td><td>{b.pairs}{' (every cell)' if b.pooled else ''}</td><td>{b.median:.2f}</td><td>{b.spread:.2f}</td>"
         f"<td>{b.median + Z_FLAG * b.spread:.2f}</td><td>{sum(p.cell == cell for p in suspicious)}</td></tr>"
         for cell, b in baselines.items())
     sections = []
@@ -103,8 +103,9 @@ def _page(assignment, answers, pairs, baselines, suspicious, earlier) -> str:
             f"<section><h3>{escape(pair.cell)}: {escape(pair.student.owner)} and {escape(pair.other.owner)} "
             f"({escape(pair.other.kind)})</h3><p>similarity {pair.score:.2f}, robust z-score {pair.z:.1f}</p>"
             f'<div class="pair"><pre>{mine}</pre><pre>{theirs}</pre></div></section>')
-    sources = "the reference solution, the package's source files" + (
-        ", earlier terms' submissions in " + ", ".join(escape(str(f)) for f in earlier) if earlier else "")
+    sources = ("the reference solution, the package's source files and earlier terms' submissions in "
+               + ", ".join(escape(str(f)) for f in earlier)) if earlier else \
+        "the reference solution and the package's source files"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Similarity: {escape(assignment)}</title>
 <style>body{{font-family:sans-serif;max-width:80em;margin:auto}}td,th{{border:1px solid #ccc;padding:2px 6px}}
@@ -113,8 +114,8 @@ pre{{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:85%}}mark{{backgr
 <h1>Similarity: {escape(assignment)}</h1>
 <p>The code answer cells of {len(students)} submissions, compared with each other and with {sources}, by
 copydetect's winnowing (names, comments and spacing do not count; what the released cell holds counts for no one).
-A pair is listed when its similarity stands out from the class's own pairs on that cell: a robust z-score of at
-least {Z_FLAG:g}. A listed pair is a reason to read both answers, not a verdict.</p>
+A pair is listed when its similarity stands out from the class's own pairs on that cell (a cell with fewer than
+{MIN_PAIRS} pairs of students is judged by the pairs of every cell): a robust z-score of at least {Z_FLAG:g}. A listed pair is a reason to read both answers, not a verdict.</p>
 <h2>The class's pairs on each cell</h2>
 <table><tr><th>cell</th><th>pairs of students</th><th>median similarity</th><th>robust spread</th>
 <th>listed from</th><th>pairs listed</th></tr>{rows}</table>
