@@ -21,18 +21,25 @@ from .course import course_api, submitted_students
 from .similarity import EARLIER, MIN_PAIRS, PACKAGE, REFERENCE, STUDENT, Z_FLAG, Answer, compare_class, flagged
 
 
+MAX_CHARACTERS = 10_000  # over three times the longest reference answer; a pair of them takes 40 ms
+
+
 def report_path(root, assignment: str) -> Path:
     return Path(root).resolve() / "grading" / f"similarity-{assignment}.html"
 
 
 def answer_cells(notebook: Path) -> dict[str, str]:
-    """grade_id -> source of each code answer cell of a notebook ({} for one that cannot be read)."""
+    """grade_id -> source of each code answer cell of a notebook ({} for one that cannot be read).
+
+    An answer longer than ``MAX_CHARACTERS`` is compared by its beginning: a
+    submission of megabytes cannot make the report slow.
+    """
     try:
         read = nbformat.read(notebook, as_version=4)
-    except Exception:  # noqa: BLE001 - a broken submission has nothing to compare
+        return {cells.grade_id(c): str(c.source)[:MAX_CHARACTERS] for c in read.cells
+                if c.get("cell_type") == "code" and cells.is_solution(c) and cells.grade_id(c)}
+    except Exception:  # noqa: BLE001 - a broken or hostile notebook has nothing to compare
         return {}
-    return {cells.grade_id(c): c.source for c in read.cells
-            if c.get("cell_type") == "code" and cells.is_solution(c) and cells.grade_id(c)}
 
 
 def package_files(assignment: str) -> list[Path]:

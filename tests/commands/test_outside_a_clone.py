@@ -9,7 +9,6 @@ release asset), and the visible tests run and report. Where nothing can be insta
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib

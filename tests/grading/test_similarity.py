@@ -131,3 +131,17 @@ def test_an_unanswered_cell_is_compared_with_nothing(course_copy):
         hand_in(course_copy, student, stub)
     pairs, _ = scores(course_copy)
     assert pairs == []
+
+
+def test_a_broken_or_huge_submission_is_read_as_far_as_it_can_be(course_copy):
+    for name in INDEPENDENT[:4]:
+        hand_in(course_copy, name, answer(name))
+    hand_in(course_copy, "huge", answer("original") + "\n" + "x = [0] * 10\n" * 200_000)
+    broken = course_copy / "grading" / "submitted" / "broken" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"cells": [{"cell_type": "code", "source": ')
+    answers, _, _ = gather(course_copy, ASSIGNMENT)
+    owners = {a.owner: a for a in answers[ASSIGNMENT]}
+    assert "broken" not in owners and len(owners["huge"].code) == 10_000
+    assert owners["huge"].code.startswith(answer("original"))
+    assert main(["similarity", ASSIGNMENT, "--root", str(course_copy)]) == 0
