@@ -17,6 +17,7 @@ solution line, hidden-test line and model answer of ``solutions/``
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -65,8 +66,10 @@ def build_site(root: Path, log=print) -> Path:
     """Build the book as `make book` does, every cell executed (cached), and return its HTML folder."""
     log("building the book (jupyter-book build) ...")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    # The book's kernels start from PATH: this environment's first, as `make book` has it.
+    environment = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     run = subprocess.run([str(jupyter_book), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
-                         cwd=root, capture_output=True, text=True)
+                         cwd=root, capture_output=True, text=True, env=environment)
     if run.returncode != 0:
         raise ReleaseError(f"the book's build failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
     return root / "_build" / "html"

@@ -107,8 +107,8 @@ def _page(assignment, answers, pairs, baselines, suspicious, earlier) -> str:
     for pair in suspicious:
         mine, theirs = pair.passages()
         sections.append(
-            f"<section><h3>{escape(pair.cell)}: {escape(pair.student.owner)} and {escape(pair.other.owner)} "
-            f"({escape(pair.other.kind)})</h3><p>similarity {pair.score:.2f}, robust z-score {pair.z:.1f}</p>"
+            f"<section><h3>{escape(pair.cell)}: {escape(pair.student.owner)} and {escape(pair.other.owner)}"
+            f"{'' if pair.other.kind == STUDENT else f' ({escape(pair.other.kind)})'}</h3><p>similarity {pair.score:.2f}, robust z-score {pair.z:.1f}</p>"
             f'<div class="pair"><pre>{mine}</pre><pre>{theirs}</pre></div></section>')
     sources = ("the reference solution, the package's source files and earlier terms' submissions in "
                + ", ".join(escape(str(f)) for f in earlier)) if earlier else \

@@ -112,9 +112,10 @@ def test_a_copy_of_an_earlier_terms_answer_is_flagged(course_copy, tmp_path):
 def test_the_command_writes_the_pairs_side_by_side_and_the_class_report_links_to_them(the_class, capsys):
     assert main(["similarity", ASSIGNMENT, "--root", str(the_class)]) == 0
     page = report_path(the_class, ASSIGNMENT).read_text()
-    headings = re.findall(r"<h3>batch_norm: (\S+) and (\S+) \(([^)]+)\)</h3>", page)
+    headings = re.findall(r"<h3>batch_norm: (\S+) and ([^<(]+?)(?: \(([^)]+)\))?</h3>", page)
     named = {name for heading in headings for name in heading[:2]}
     assert {"original", *COPIES} <= named and not named & set(INDEPENDENT)
+    assert ("copy_of_the_package", "autograder/batch_norm.py", "package") in headings
     section = page.split("<h3>batch_norm: ", 2)[1]
     assert section.count("<pre>") == 2 and "<mark>" in section  # the shared passages, marked, side by side
     assert "stand out; similarity report written to" in capsys.readouterr().out
