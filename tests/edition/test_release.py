@@ -12,8 +12,8 @@ import pytest
 
 from autograder.cli import main
 from autograder.edition.build import ReleaseError, release, wheel_name, wheel_url
-from autograder.edition.scan import scan
-from autograder.edition.secrets import secret_lines
+from autograder.edition.scan import readable, scan
+from autograder.edition.secrets import find, secret_lines
 from conftest import ROOT
 
 
@@ -104,3 +104,19 @@ def test_release_refuses_exercises_that_install_another_wheel(site, tmp_path, mo
     with pytest.raises(ReleaseError, match=r"does not install .*/releases/download/v9.*autograder-9"):
         release(course, tmp_path / "out", site)
     assert wheel_url(ROOT).endswith(f"/releases/download/v{wheel_name(ROOT).split('-')[1]}/{wheel_name(ROOT)}")
+
+
+def test_the_scan_finds_every_model_answer_in_the_page_that_would_render_it():
+    """Markdown and mathematics rendered to HTML, as the book renders a page, still read as the answer's lines."""
+    import nbformat
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    secrets, _ = secret_lines(ROOT / "solutions", ROOT / "exercises")
+    markdown = MarkdownIt("commonmark").use(dollarmath_plugin)
+    for notebook in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        answers = [s for s in secrets if s.kind == "model answer" and s.notebook == f"{notebook.parent.name}/{notebook.name}"]
+        source = "\n\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
+        page = markdown.render(source).encode()
+        found = {secret for _, text in readable("page.html", page) for secret in find(answers, text)}
+        assert answers and found == set(answers), [s.line for s in answers if s not in found]
