@@ -125,7 +125,7 @@ def _similarity(args) -> int:
     try:
         write_similarity_report(args.root, args.assignment, args.earlier)
     except (GradingError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
     return 0
 

@@ -146,3 +146,8 @@ def test_a_broken_or_huge_submission_is_read_as_far_as_it_can_be(course_copy):
     assert "broken" not in owners and len(owners["huge"].code) == 10_000
     assert owners["huge"].code.startswith(answer("original"))
     assert main(["similarity", ASSIGNMENT, "--root", str(course_copy)]) == 0
+
+
+def test_an_unknown_assignment_is_named_with_the_known_ones(course_copy, capsys):
+    assert main(["similarity", "batchnorm", "--root", str(course_copy)]) == 2
+    assert capsys.readouterr().err.startswith("error: no assignment is called 'batchnorm'; the course has ")
