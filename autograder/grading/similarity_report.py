@@ -18,7 +18,8 @@ import nbformat
 
 from .. import cells, registry
 from .course import course_api, submitted_students
-from .similarity import EARLIER, MIN_PAIRS, PACKAGE, REFERENCE, STUDENT, Z_FLAG, Answer, compare_class, flagged
+from .similarity import (EARLIER, MIN_PAIRS, PACKAGE, REFERENCE, STUDENT, Z_FLAG, Answer, boilerplate_of, compare_class,
+                         flagged)
 
 
 MAX_CHARACTERS = 10_000  # over three times the longest reference answer; a pair of them takes 40 ms
@@ -82,8 +83,6 @@ def gather(root, assignment: str, earlier: list[str] = ()) -> tuple[dict, dict, 
 
 
 def write_similarity_report(root, assignment: str, earlier: list[str] = (), log=print) -> Path:
-    from .similarity import boilerplate_of
-
     registry.assignment(assignment)  # an unknown name: a KeyError that lists the known ones
     answers, sources, release = gather(root, assignment, earlier)
     boilerplate = {cell: boilerplate_of(code) for cell, code in release.items()}

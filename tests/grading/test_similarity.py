@@ -15,8 +15,8 @@ import pytest
 
 from autograder.cli import main
 from autograder.grading.class_report import write_class_report
-from autograder.grading.similarity import Z_FLAG, compare_class, flagged
-from autograder.grading.similarity_report import gather, report_path, write_similarity_report
+from autograder.grading.similarity import Z_FLAG, boilerplate_of, compare_class, flagged
+from autograder.grading.similarity_report import gather, report_path
 from conftest import ROOT
 from helpers import submission
 
@@ -45,8 +45,6 @@ def the_class(course_copy):
 
 
 def scores(course, earlier=()):
-    from autograder.grading.similarity import boilerplate_of
-
     answers, sources, release = gather(course, ASSIGNMENT, list(earlier))
     pairs, baselines = compare_class(answers, sources, {c: boilerplate_of(code) for c, code in release.items()})
     return pairs, baselines
