@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Tests and the book import the autograder from this checkout.
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast test-gpu exercises bench bench-scale clean
+.PHONY: book test test-fast test-gpu exercises release bench bench-scale clean
 
 $(STAMP): requirements.txt pyproject.toml package-lock.json
 	@# The grading sandbox needs Debian's bubblewrap; the browser tests Debian's Chromium
@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(PYTHON) -m pytest
 
 ## test-fast: the unit folders of the suite (no book build, no nbgrader runs, no end-to-end grading)
-UNIT := tests/core tests/specs tests/exercises tests/checker tests/grading tests/sandbox tests/commands
+UNIT := tests/core tests/specs tests/exercises tests/checker tests/grading tests/sandbox tests/commands tests/edition
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -m "not slow" $(UNIT)
 
@@ -51,6 +51,11 @@ test-gpu:
 ## exercises: regenerate exercises/ from solutions/
 exercises: $(STAMP)
 	$(PYTHON) -m autograder generate
+
+## release: the student edition in _build/student (site, exercises, wheel), checked for solution lines;
+## it builds the book first, as `make book` does (cached)
+release: book
+	$(PYTHON) -m autograder release --site _build/html
 
 ## bench: grade 40 generated submissions with stock nbgrader and with the course's grader
 bench: $(STAMP)

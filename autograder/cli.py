@@ -4,6 +4,8 @@
     python -m autograder generate [NAME ...]   regenerate exercises/ from solutions/
     python -m autograder grade NAME            autograde submissions, feedback, grades CSV
     python -m autograder export canvas|moodle  the gradebook as an LMS's grade import CSV
+    python -m autograder similarity NAME       flag submissions that stand out as alike, an HTML page
+    python -m autograder release               the student edition: site, exercises, wheel, no solutions
 """
 
 from __future__ import annotations
@@ -70,9 +72,26 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--output", help="the CSV file to write (default: grading/<lms>_grades.csv)")
     export.add_argument("--root", default=".", help="the course's root (default: .)")
 
+    similarity = verbs.add_parser("similarity", help="compare the answer cells of a class's submissions; "
+                                  "write an HTML page of the pairs that stand out")
+    similarity.add_argument("assignment")
+    similarity.add_argument("--earlier", action="append", default=[], metavar="FOLDER",
+                            help="a folder of earlier terms' submissions (*.ipynb, any depth; repeatable)")
+    similarity.add_argument("--root", default=".", help="the course's root (default: .)")
+
+    release = verbs.add_parser("release", help="build the student edition: the site, the exercises and the "
+                               "package's wheel, checked for solution lines")
+    release.add_argument("--site", help="an HTML build of the book to use (e.g. _build/html); default: build it")
+    release.add_argument("--output", help="the folder to write (default: _build/student)")
+    release.add_argument("--root", default=".", help="the course's root (default: .)")
+
     args = parser.parse_args(argv)
     if args.verb == "check":
         return _check(args.notebook, args.timeout)
+    if args.verb == "release":
+        return _release(args)
+    if args.verb == "similarity":
+        return _similarity(args)
 
     server = None
     if args.verb == "grade" and os.path.isfile(os.path.join(args.root, "nbgrader_config.py")):
@@ -86,6 +105,29 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.close()
+
+
+def _release(args) -> int:
+    from .edition.build import ReleaseError, release
+
+    try:
+        release(args.root, args.output, args.site)
+    except ReleaseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _similarity(args) -> int:
+    from .grading.course import GradingError
+    from .grading.similarity_report import write_similarity_report
+
+    try:
+        write_similarity_report(args.root, args.assignment, args.earlier)
+    except (GradingError, KeyError) as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _export(args) -> int:

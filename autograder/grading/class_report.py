@@ -41,7 +41,16 @@ def _message_key(message: str) -> str:
     return first.split(": ", 1)[0] + ": " + first.rsplit(":", 1)[-1].strip() if ": " in first else first
 
 
-def write_class_report(path: Path, assignment: str, outcomes: list) -> Path:
+def _similarity_link(path: Path, similarity: Path | None) -> str:
+    if similarity is None:
+        return ""
+    href = html.escape(similarity.name if similarity.parent == path.parent else similarity.as_uri())
+    return (f'<h2>Similarity</h2><p><a href="{href}">Pairs of answers that stand out as alike</a>: between '
+            "students, and with the reference solution, the package or earlier terms.</p>")
+
+
+def write_class_report(path: Path, assignment: str, outcomes: list, similarity: Path | None = None) -> Path:
+    """Write the class report to ``path``; ``similarity``: the similarity report to link to, beside it."""
     scores = [o.score for o in outcomes]
     max_score = max((o.max_score for o in outcomes), default=0)
     figure, axes = plt.subplots(figsize=(6, 3))
@@ -76,6 +85,7 @@ table{{border-collapse:collapse}}</style></head><body>
 <table><tr><th>submissions</th><th>message</th></tr>{rows((n, m) for m, n in messages.most_common(20))}</table>
 <h2>Submissions that timed out, crashed, went over a limit or could not be read</h2>
 <table><tr><th>student</th><th>status</th><th>reason</th></tr>{rows((o.student, o.status, o.reason) for o in problems) or '<tr><td colspan="3">none</td></tr>'}</table>
+{_similarity_link(path, similarity)}
 <h2>Every submission</h2>
 <table><tr><th>student</th><th>score</th><th>status</th><th>reason</th><th>seconds</th></tr>
 {rows((o.student, f"{o.score:g}/{o.max_score:g}", o.status, o.reason, o.seconds) for o in outcomes)}</table>

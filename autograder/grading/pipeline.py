@@ -157,12 +157,14 @@ def grade(root, assignment: str, students: list[str] | None = None, limits: Limi
     ``feedback`` chooses what the feedback shows of hidden tests (``messages``, ``none`` or ``full``).
     """
     from .class_report import write_class_report
+    from .similarity_report import write_similarity_report
 
     grader = ClassGrader(root, assignment, limits, log, feedback=feedback)
     outcomes = grader.run(students, regrade=regrade, server=server)
     csv_path = export_grades(grader.api)
+    similarity = write_similarity_report(grader.api.coursedir.root, assignment, log=log)
     report = write_class_report(
-        Path(grader.api.coursedir.root, "grading", f"report-{assignment}.html"), assignment, outcomes
+        Path(grader.api.coursedir.root, "grading", f"report-{assignment}.html"), assignment, outcomes, similarity
     )
     log(f"grades written to {csv_path}")
     log(f"class report written to {report}")

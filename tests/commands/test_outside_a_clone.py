@@ -3,13 +3,12 @@
 A released notebook is copied out of the clone into a fresh virtual
 environment that has torch, numpy and Jupyter's kernel and client, but not the
 autograder. Its locked setup cell installs the autograder from
-``AUTOGRADER_SOURCE`` (a copy of this checkout), and the visible tests run and
-report. Where nothing can be installed, the cell says what to install.
+``AUTOGRADER_SOURCE`` (the student edition's wheel, which students get from the
+release asset), and the visible tests run and report. Where nothing can be installed, the cell says what to install.
 """
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -34,14 +33,16 @@ def setup_cells():
         yield path, [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_setup")]
 
 
-def test_every_exercise_installs_the_autograder_at_the_version_that_released_it():
+def test_every_exercise_installs_the_wheel_of_the_version_that_released_it_from_its_release_asset():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    wheel = f"{repository}/releases/download/v{version}/autograder-{version}-py3-none-any.whl"
     for path, cells in setup_cells():
         assert len(cells) == 1, f"{path.name}: one setup cell"
         (cell,) = cells
         assert cell.metadata.nbgrader["locked"]
-        assert f'"autograder @ git+{repository}@v{version}"' in cell.source, path.name
+        assert f'AUTOGRADER = "autograder @ {wheel}"' in cell.source, path.name
+        assert "git+" not in cell.source, f"{path.name}: installs from the source repository"
         notebook = nbformat.read(path, as_version=4)
         first_import = next(i for i, c in enumerate(notebook.cells) if "from autograder" in c.source)
         assert notebook.cells.index(cell) < first_import, f"{path.name}: the setup runs before the imports"
@@ -62,13 +63,11 @@ def student_environment(tmp_path_factory):
     return python
 
 
-def course_copy(destination: Path) -> Path:
-    """What pip installs: the package and its build file, copied so the checkout gets no build output."""
-    destination.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", destination)
-    shutil.copytree(ROOT / "autograder", destination / "autograder",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return destination
+def student_wheel(destination: Path) -> Path:
+    """The wheel of the student edition, which the setup cell installs from the release asset."""
+    from autograder.edition.build import build_wheel
+
+    return build_wheel(ROOT, destination)
 
 
 def execute(python: Path, notebook: Path, environment: dict) -> subprocess.CompletedProcess:
@@ -115,7 +114,7 @@ def test_a_released_notebook_installs_the_autograder_and_runs_its_tests_outside_
     student.mkdir()
     notebook = student / f"{ASSIGNMENT}.ipynb"
     nbformat.write(release, notebook)
-    source = course_copy(tmp_path / "course-copy")
+    source = student_wheel(tmp_path / "dist")
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     environment.update(AUTOGRADER_SOURCE=str(source), PATH=f"{student_environment.parent}{os.pathsep}/usr/bin:/bin")
 
@@ -160,4 +159,5 @@ def test_without_a_reachable_source_the_setup_says_what_to_install(tmp_path):
     assert run.stdout == f"Installing the course's autograder from {tmp_path / 'no-such-course'} ...\n"
     last = run.stderr.strip().splitlines()
     assert last[-2].startswith(f"ImportError: Could not install the autograder from {tmp_path / 'no-such-course'}")
-    assert last[-1].startswith("Connect to the internet, or install it yourself: pip install \"autograder @ git+")
+    assert last[-1].startswith("Connect to the internet, or install it yourself: pip install \"autograder @ https://")
+    assert "/releases/download/" in last[-1]

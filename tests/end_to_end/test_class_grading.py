@@ -133,6 +133,9 @@ def test_the_batch_reports_why(graded_corpus):
     assert html.count("<img") == 2
     for student in ("infinite_loop", "os_exit", "segfault", "invalid_json"):
         assert f"<td>{student}</td>" in html
+    # The similarity report, written beside it whatever the submissions hold, and linked from it.
+    assert '<a href="similarity-batch_norm.html">' in html
+    assert "<h1>Similarity: batch_norm</h1>" in (report.parent / "similarity-batch_norm.html").read_text()
 
 
 FORGING = ("rewrites_later_cells", "replaces_showtraceback", "displays_fake_reports", "swaps_code_objects",

@@ -6,7 +6,7 @@ import sys
 from autograder import registry
 
 MODULES = ["config", "course", "outcome", "progress", "stage", "execute", "record", "preprocessors", "pipeline",
-           "class_report"]
+           "class_report", "similarity"]
 
 
 def test_grading_imports_no_exercise_module_and_not_torch():

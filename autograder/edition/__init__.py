@@ -1,0 +1,1 @@
+"""The student edition: what students receive (site, exercises, wheel), checked for what they must not see."""

@@ -1,0 +1,27 @@
+def _channel_shape(x):
+    return [1, x.shape[1]] + [1] * (x.dim() - 2)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,
+               training=False, momentum=0.1, eps=1e-5):
+    """Batch normalization over every axis of ``input`` except axis 1 (channels)."""
+    axes = [0] + list(range(2, input.dim()))
+    shape = _channel_shape(input)
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError("Expected more than 1 value per channel when training")
+        mu = input.mean(dim=axes)
+        sigma2 = ((input - mu.view(shape)) ** 2).mean(dim=axes)
+        if running_mean is not None:
+            running_mean.copy_((1 - momentum) * running_mean + momentum * mu.detach())
+        if running_var is not None:
+            running_var.copy_((1 - momentum) * running_var + momentum * sigma2.detach() * n / (n - 1))
+    else:
+        mu, sigma2 = running_mean, running_var
+    y = (input - mu.view(shape)) * torch.rsqrt(sigma2.view(shape) + eps)
+    if weight is not None:
+        y = y * weight.view(shape)
+    if bias is not None:
+        y = y + bias.view(shape)
+    return y

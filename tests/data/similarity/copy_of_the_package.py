@@ -1,0 +1,25 @@
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,
+               training=False, momentum=0.1, eps=1e-5):
+    """Batch normalization over every axis of ``input`` except axis 1 (channels)."""
+    if input.numel() // input.shape[1] < 2 and training:
+        raise ValueError("Expected more than 1 value per channel when training")
+    dims = [d for d in range(input.dim()) if d != 1]
+    per_channel = [1, -1] + [1] * (input.dim() - 2)  # broadcast a (C,) vector
+    if training:
+        mean = input.mean(dim=dims)
+        var = input.var(dim=dims, unbiased=False)
+    else:
+        mean, var = running_mean, running_var
+    if training and running_mean is not None:
+        with torch.no_grad():
+            new_weight = momentum
+            unbiased = input.var(dim=dims, unbiased=True)
+            running_mean.mul_(1 - new_weight).add_(new_weight * mean)
+            running_var.mul_(1 - new_weight).add_(new_weight * unbiased)
+    std = (var + eps).sqrt()
+    out = (input - mean.reshape(per_channel)) / std.reshape(per_channel)
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    if bias is not None:
+        out = out + bias.reshape(per_channel)
+    return out
