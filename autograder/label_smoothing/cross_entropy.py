@@ -198,8 +198,8 @@ PLANTED = (
 FORBIDDEN = Forbidden("cross_entropy", {
     F.cross_entropy: "torch.nn.functional.cross_entropy",
     F.nll_loss: "torch.nn.functional.nll_loss",
+    torch.log_softmax: "torch.log_softmax",  # first: the name the source check gives any log_softmax
     F.log_softmax: "torch.nn.functional.log_softmax",
-    torch.log_softmax: "torch.log_softmax",
     torch.Tensor.log_softmax: "Tensor.log_softmax",
     F.kl_div: "torch.nn.functional.kl_div",
     # The kernels, whatever route reaches them (nn.CrossEntropyLoss's forward, torch.ops.aten).
