@@ -44,6 +44,8 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         name: name for name in ("layer_norm", "group_norm", "instance_norm", "rms_norm")}),
     Assignment("regularization", "book/regularization/regularization", ("dropout", "penalties", "early_stopping"), {
         name: name for name in ("dropout", "l1_penalty", "l2_penalty", "EarlyStopping")}),
+    Assignment("label_smoothing", "book/regularization/label_smoothing", ("label_smoothing",),
+               {"cross_entropy": "cross_entropy"}),
     Assignment("attention", "book/attention/self_attention", ("attention",), {
         name: name for name in ("softmax", "scaled_dot_product_attention", "MultiheadAttention")}),
     Assignment("transformer", "book/attention/transformer", ("transformer",), {

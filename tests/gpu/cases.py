@@ -31,6 +31,7 @@ HALF_PRECISION: dict[str, tuple[torch.dtype, ...]] = {
     "dropout": (torch.float16, torch.bfloat16),
     "l1_penalty": (torch.float16, torch.bfloat16),
     "l2_penalty": (torch.float16, torch.bfloat16),
+    "cross_entropy": (torch.float16, torch.bfloat16),
     "softmax": (torch.bfloat16,),
     "sinusoidal_positional_encoding": (torch.float16, torch.bfloat16),
     "TransformerEncoderLayer": (torch.float16, torch.bfloat16),
