@@ -147,7 +147,7 @@ def check_fuse_conv_bn_eval(student, *, devices=None, **arguments) -> Report:
     """
     spec = FUSE_CONV_BN_EVAL
     args = spec.make_arguments(**arguments)
-    devices = devices or real_devices()
+    devices = real_devices(devices)
     if args["conv.bias"] is None:
         _accepts_a_convolution_without_bias(student, args)
     return check_against_reference(
@@ -160,16 +160,16 @@ def check_fuse_conv_bn_eval_rejects_training(student, devices=None) -> Report:
     """Check that a BatchNorm in training mode is refused with AssertionError, as PyTorch does."""
     spec = FUSE_CONV_BN_EVAL
     error = spec.error_inputs[0]
-    devices = devices or real_devices()
+    devices = real_devices(devices)
     return check_raises(
         student, spec.make_arguments(**error.arguments), error.exception, name=spec.name, when=error.when,
         devices=devices, mistake_if_returned=FUSES_TRAINING_MODE, forbidden=spec.forbidden,
         call=lambda fuse, a: fuse(*layers(*list(a.values())[1:])))
 
 
-def real_devices() -> list[str]:
-    """The devices present, without the simulated GPU (see the module's docstring)."""
-    return [device for device in available_devices() if device != SIMULATED_CUDA]
+def real_devices(devices=None) -> list[str]:
+    """``devices`` (default: those present) without the simulated GPU (see the module's docstring)."""
+    return [device for device in devices or available_devices() if device != SIMULATED_CUDA] or ["cpu"]
 
 
 def _accepts_a_convolution_without_bias(student, args: dict) -> None:
