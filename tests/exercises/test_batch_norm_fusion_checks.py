@@ -159,3 +159,25 @@ def test_a_module_of_another_class_is_not_built_from_the_wire():
         wire_layers.build({"class": "Linear", "config": {"in_features": 2}}, {})
     with pytest.raises(ValueError):
         wire_layers.build({"class": "Conv2d", "config": {"in_channels": 1, "device": "cuda"}}, {})
+
+
+@pytest.mark.parametrize("source, found", [
+    ("from torch.nn.utils.fusion import fuse_conv_bn_eval as fuse\n", "torch.nn.utils.fusion.fuse_conv_bn_eval"),
+    ("def fuse_conv_bn_eval(conv, bn):\n    w, b = torch.nn.utils.fusion.fuse_conv_bn_weights(*args)\n",
+     "torch.nn.utils.fusion.fuse_conv_bn_weights"),
+    ("def fuse_conv_bn_eval(conv, bn):\n    return torch.ao.quantization.fuse_modules(model, [['0', '1']])\n",
+     "torch.ao.quantization.fuse_modules"),
+])
+def test_an_answer_that_hands_the_fusion_to_pytorch_is_found_in_its_source(source, found):
+    """PyTorch's fusion utilities are Python functions, which no torch function mode sees: the source check finds them."""
+    from autograder.batch_norm_fusion import FUSE_CONV_BN_EVAL
+    from autograder.core.forbidden import forbidden_in_source
+
+    assert forbidden_in_source(source, FUSE_CONV_BN_EVAL.forbidden) == [found]
+    assert forbidden_in_source(solution_code_of_the_notebook(), FUSE_CONV_BN_EVAL.forbidden) == []
+
+
+def solution_code_of_the_notebook() -> str:
+    from helpers import solution_code
+
+    return "\n".join(solution_code(NOTEBOOK).values())
