@@ -40,6 +40,8 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
     Assignment("batch_norm", "book/normalization/batch_norm", ("batch_norm",), {"batch_norm": "batch_norm"}),
     Assignment("batch_norm_backward", "book/normalization/batch_norm", ("batch_norm_backward",),
                {"batch_norm_backward": "batch_norm_backward"}),
+    Assignment("batch_norm_fusion", "book/normalization/batch_norm_practice", ("batch_norm_fusion",),
+               {"fuse_conv_bn_eval": "fuse_conv_bn_eval"}),
     Assignment("normalization_layers", "book/normalization/normalization_layers", ("normalization_layers",), {
         name: name for name in ("layer_norm", "group_norm", "instance_norm", "rms_norm")}),
     Assignment("regularization", "book/regularization/regularization", ("dropout", "penalties", "early_stopping"), {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 
-from . import wire
+from . import layers, wire
 from .errors import RemoteFailure
 
 if TYPE_CHECKING:
@@ -106,7 +106,9 @@ class CheckerCodec(wire.Codec):
             key = id(value)
             self.session.mirrors[key] = value
             state = {k: v.detach() for k, v in value.state_dict().items()}
-            return {"t": "mirror", "id": key, "state": self.encode(state, depth + 1)}
+            mirror = {"t": "mirror", "id": key, "state": self.encode(state, depth + 1)}
+            layer = layers.describe(value)  # PyTorch's own layer: built as itself in the kernel
+            return mirror if layer is None else {**mirror, "layer": self.encode(layer, depth + 1)}
         if isinstance(value, collections.abc.Iterator):
             return {"t": "iter", "v": self.encode(list(value), depth + 1)}
         return super().other(value, depth)

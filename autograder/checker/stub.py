@@ -27,7 +27,7 @@ from ..core import forbidden as forbidden_maps
 from ..core.calling import call_student, module_classes
 from ..core.devices import _WithoutCudaKernels
 from ..core.fake_mode import without_dynamo
-from . import CONNECTION, wire
+from . import CONNECTION, layers, wire
 
 BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes}
 
@@ -247,7 +247,12 @@ class KernelCodec(wire.Codec):
             raise wire.WireError("a malformed module")
         mirror = self.kernel.mirrors.get(key)
         if mirror is None:
-            mirror = self.kernel.mirrors[key] = _shell(state)
+            layer = self.decode(data["layer"], depth + 1) if "layer" in data else None
+            try:
+                built = _shell(state) if layer is None else layers.build(layer, state)
+            except (ValueError, TypeError, RuntimeError) as error:
+                raise wire.WireError(f"a module that cannot be built: {error}") from None
+            mirror = self.kernel.mirrors[key] = built
         else:
             with torch.no_grad():
                 for name, tensor in mirror.state_dict().items():
