@@ -73,7 +73,7 @@ class Executor:
         names = sorted(p.name for p in work.glob("*.ipynb"))
         checking = self.checker_folder(student)
         shutil.rmtree(checking, ignore_errors=True)
-        checking.mkdir(parents=True)
+        (checking / "verdicts").mkdir(parents=True)  # the one folder the checker writes, as its own user
         for name in names:  # the grader's copy keeps the tests; the sandbox's asks the checker for them
             shutil.copy(work / name, checking / name)
             notebook = nbformat.read(work / name, as_version=4)
@@ -86,7 +86,7 @@ class Executor:
             log = work / ".grader.log"  # the sandbox shows it read-only; what it holds is the submission's own
             checker = {"notebooks": {name: str(checking / name) for name in names},
                        "releases": {name: str(self.release / name) for name in names if (self.release / name).is_file()},
-                       "verdicts": str(checking / VERDICTS), "log": str(checking / "checker.log"),
+                       "verdicts": str(checking / "verdicts" / VERDICTS), "log": str(checking / "checker.log"),
                        "allowed": True if student in self.allow else self.allowances.of(student),
                        "memory_bytes": self.limits.checker_memory_bytes}
             result = run_submission(self.server, work, log, names, self.root, self.limits, self.cgroups,
@@ -112,7 +112,7 @@ class Executor:
         for kept in ("timestamp.txt", "submission_secret.txt"):
             for path in self.stager.staged_folder(student).glob(kept):
                 shutil.copy(path, executed)
-        verdicts = read_verdicts(checking / VERDICTS)
+        verdicts = read_verdicts(checking / "verdicts" / VERDICTS)
         submission.protocol = verdicts.get("protocol", {})
         submission.flagged = [finding for found in (verdicts.get("flagged") or {}).values() for finding in found
                               if isinstance(finding, dict)]
