@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Iterable
 
+from .verdicts import finding_key
+
 # Calls that run code built at run time.
 HIDING_BUILTINS = {"eval", "exec", "compile", "__import__", "breakpoint"}
 # Modules that run code no name shows: machine code, or objects rebuilt from bytes.
@@ -45,6 +47,7 @@ INTROSPECTION = {"__subclasses__", "__globals__", "__code__", "__builtins__", "_
 # PyTorch's own implementations of its operators in elementary operations.
 PYTORCH_IMPLEMENTATIONS = {"_decomp", "_refs"}
 MAX_CODE = 120  # characters of a flagged line quoted in a message
+ANY = "*"  # among a finding's functions: every function, since it may define any of them
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,6 @@ class Finding:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def finding_key(finding: dict) -> str:
-    """What an instructor accepts of a finding (a ``Finding`` as a dict): the same line, for the same reason, in the same cell."""
-    return f"{finding.get('cell')}|{finding.get('code')}|{finding.get('why')}"
 
 
 def allows(allowed: Iterable[str], module: str) -> bool:
@@ -239,7 +237,7 @@ def find(cells: list[tuple[str, str]], allowed: tuple[str, ...] | None, namespac
                 code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
                 code = code if len(code) <= MAX_CODE else code[:MAX_CODE] + " ..."
                 # A statement that binds no name acts on the namespace in a way no name shows.
-                sources[len(findings)] = names or defined
+                sources[len(findings)] = names or defined | {ANY}
                 findings.append((label, line, code, why))
     tainted: dict[str, set[int]] = {}
     for index, names in sources.items():
@@ -260,7 +258,7 @@ def find(cells: list[tuple[str, str]], allowed: tuple[str, ...] | None, namespac
 
 def refusal(name: str, findings: list[Finding]) -> str | None:
     """Why the tests of the student's ``name`` are not run: its findings that the instructor did not accept."""
-    against = [f for f in findings if name in f.functions and not f.allowed]
+    against = [f for f in findings if (name in f.functions or ANY in f.functions) and not f.allowed]
     if not against:
         return None
     more = f"; and {len(against) - 3} more" if len(against) > 3 else ""

@@ -70,7 +70,8 @@ class TrustedNotebook:
         graded = {name for source in self.tests.values() for name in _names_read(source, self.namespace)
                   if name in self.defined}
         found = flags.find(student_cells(notebook), allowed_imports(Path(path).stem), self.namespace)
-        self.findings = [flags.Finding(f.cell, f.line, f.code, f.why, tuple(n for n in f.functions if n in graded),
+        self.findings = [flags.Finding(f.cell, f.line, f.code, f.why,
+                                       tuple(sorted(n for n in graded if n in f.functions or flags.ANY in f.functions)),
                                        allowed is True or f.key in allowed) for f in found]
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import nbformat
 
 from ..cells import is_test
-from ..checker.flags import finding_key
-from ..checker.verdicts import NO_REQUEST, VERDICTS, hand_to_checker, read_verdicts, rebuild
+from ..checker.verdicts import NO_REQUEST, VERDICTS, finding_key, hand_to_checker, read_verdicts, rebuild
 from ..sandbox.cgroups import CgroupTree
 from ..sandbox.confine import describe, run_submission
 from ..sandbox.forkserver import ForkServer
