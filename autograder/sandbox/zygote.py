@@ -148,8 +148,9 @@ def _checker(request: dict, connection: int) -> None:
         notebooks = read_notebooks({name: Path(path) for name, path in request["notebooks"].items()},
                                    {name: Path(path) for name, path in request.get("releases", {}).items()},
                                    True if allowed is True else set(allowed))
-        confine(request.get("cgroup", []), request.get("memory_bytes"), Path(request["verdicts"]).parent)
-        serve(socket.socket(fileno=CHECKER_FD), notebooks, Path(request["verdicts"]), request["cell_timeout"])
+        verdicts = Path(request["verdicts"])
+        confine(request.get("cgroup", []), request.get("memory_bytes"), verdicts.parent)
+        serve(socket.socket(fileno=CHECKER_FD), notebooks, Path(verdicts.name), request["cell_timeout"])
         code = 0
     except BaseException:  # noqa: BLE001 - whatever happened goes to the checker's log
         traceback.print_exc()
@@ -162,7 +163,8 @@ def _checker(request: dict, connection: int) -> None:
 def confine(cgroup: list[str], memory_bytes: int | None, writable: Path | None = None) -> None:
     """Join ``cgroup`` (or cap the address space), then run as an unprivileged user without capabilities.
 
-    ``writable`` is the folder the checker writes its verdicts to, given to that user.
+    ``writable`` is the folder the checker writes its verdicts to: given to that user, and made the
+    working folder, so that the user needs no right on the folders above it (the grader's may be private).
     Without a cgroup, ``memory_bytes`` is what the address space may grow beyond what it is now.
     """
     if cgroup:
@@ -180,4 +182,6 @@ def confine(cgroup: list[str], memory_bytes: int | None, writable: Path | None =
             uid = gid = 65534  # the kernel's overflow user: nobody, on every Linux
         if writable is not None:
             os.chown(writable, uid, gid)
+    if writable is not None:
+        os.chdir(writable)
     become_unprivileged(uid, gid)
