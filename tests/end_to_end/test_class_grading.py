@@ -122,8 +122,10 @@ def test_the_batch_reports_why(graded_corpus):
     # The reference is the function PyTorch had when the autograder was imported: patching
     # torch.nn.functional afterwards leaves it alone, and the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_torch"].tests.values())
-    # The checks run in the trusted checker: what the kernel patches or replaces is not what judges it.
-    assert "differs from the reference" in " ".join(outcomes["patched_harness"].tests.values())
+    # The checks run in the trusted checker, and the kernel holds none of them: the answer cell stops at
+    # its import of the checking core, which is not in the sandbox, before it defines the answer.
+    assert all("NameError" in message for test, message in outcomes["patched_harness"].tests.items()
+               if test not in QUESTIONS)
     assert "not implemented yet" in " ".join(outcomes["replaced_check"].tests.values())
     # The harness never relied on torch.testing: the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_testing"].tests.values())
