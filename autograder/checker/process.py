@@ -12,7 +12,10 @@ namespace, where the student's names are proxies (``autograder.checker.remote``)
 and writes the cell's outputs, its report or its failure, to a file only the
 grader reads. The recorder puts these outputs into the executed notebook
 (``autograder.grading.execute``), so nothing the kernel prints or displays
-decides a test.
+decides a test. Before any test, it reads the student's cells once
+(``autograder.checker.flags``): the tests of a function whose code imports what
+its exercise does not allow, or hides what it calls, fail with the flagged
+lines, without asking the kernel.
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ def run_test(source: str, cell: str, notebook: TrustedNotebook, session: Session
     namespace = notebook.namespace
     stdout, outputs = io.StringIO(), []
     resolved = []
-    for name in student_names(source, namespace):
+    for name in _names_read(source, namespace):
         refused = flags.refusal(name, notebook.findings) if name in notebook.defined else None
         if refused:  # never called: what it borrowed would pass
             return [nbformat.v4.new_output("error", ename="FlaggedCode", evalue=refused,
