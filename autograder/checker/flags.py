@@ -12,8 +12,10 @@ kinds of code are flagged, each with its cell and line:
   ``exec``, ``compile``, ``__import__``, ``importlib`` with a computed name,
   ``getattr`` on a module with a computed name, a module's ``__dict__``,
   ``globals()`` indexed by a computed name, ``ctypes``, ``pickle``, ``marshal``,
-  introspection of code (``__subclasses__``, ``__globals__``, ``__code__``), and
-  PyTorch's own implementations of its operators (``torch._decomp``, ``torch._refs``).
+  loading pickled data (``allow_pickle=True``, ``weights_only=False``), compiling
+  or loading native code (``torch.utils.cpp_extension``), introspection of code
+  (``__subclasses__``, ``__globals__``, ``__code__``), and PyTorch's own
+  implementations of its operators (``torch._decomp``, ``torch._refs``).
 
 A finding fails the tests of the functions it sits in: the function (or class)
 whose body holds it, the names its top-level statement defines (the alias an
@@ -42,6 +44,8 @@ from .verdicts import finding_key
 HIDING_BUILTINS = {"eval", "exec", "compile", "__import__", "breakpoint"}
 # Modules that run code no name shows: machine code, or objects rebuilt from bytes.
 HIDING_MODULES = {"ctypes", "pickle", "marshal", "_pickle", "cffi", "dill", "cloudpickle", "shelve"}
+# What compiles or loads native code, from strings or files.
+NATIVE = {"cpp_extension", "load_library", "load_inline"}
 # Attributes that reach code by introspection rather than by name.
 INTROSPECTION = {"__subclasses__", "__globals__", "__code__", "__builtins__", "__closure__", "__loader__"}
 # PyTorch's own implementations of its operators in elementary operations.
@@ -102,7 +106,7 @@ class _Reader:
     def imported(self, node: ast.AST, module: str, names: tuple[str, ...] = ()) -> None:
         """An import of ``module`` (``from module import names``)."""
         parts = set(module.split(".")) | set(names)
-        if parts & HIDING_MODULES:
+        if parts & (HIDING_MODULES | NATIVE):
             self.flag(node, f"imports {module}, which hides what the code calls")
         elif parts & PYTORCH_IMPLEMENTATIONS:
             self.flag(node, f"imports from {module}, PyTorch's own implementations of its operators")
@@ -128,6 +132,8 @@ class _Reader:
             elif isinstance(node, ast.Attribute):
                 if node.attr in INTROSPECTION:
                     self.flag(node, f"{node.attr} reaches code without naming it")
+                elif node.attr in NATIVE:
+                    self.flag(node, f"{node.attr} compiles or loads native code, which hides what it runs")
                 elif node.attr in PYTORCH_IMPLEMENTATIONS:
                     self.flag(node, f"{node.attr}: PyTorch's own implementations of its operators")
                 elif node.attr == "__dict__" and self.module_like(node.value):
@@ -140,6 +146,11 @@ class _Reader:
     def call(self, node: ast.Call) -> None:
         called = _called(node)
         first = node.args[0] if node.args else None
+        for keyword in node.keywords:  # np.load(..., allow_pickle=True), torch.load(..., weights_only=False)
+            value = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
+            if (keyword.arg == "allow_pickle" and value is not False) or (
+                    keyword.arg == "weights_only" and value is not True):
+                self.flag(node, f"{keyword.arg}={ast.unparse(keyword.value)} unpickles data, which hides what it runs")
         if called == "import_module" or (isinstance(node.func, ast.Attribute) and node.func.attr == "__import__"):
             if first is not None and _constant(first):
                 self.imported(node, first.value)

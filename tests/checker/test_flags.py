@@ -117,6 +117,8 @@ HIDING = {
     "introspection": "def f(x):\n    return object.__subclasses__()\n",
     "PyTorch's implementations": "def f(x):\n    return torch._refs.nn.functional.relu(x)\n",
     "an exec that defines the function": "exec('def f(x): return x')\n",
+    "a pickle loaded by numpy": "def f(x):\n    return np.load('f.npy', allow_pickle=True).item()(x)\n",
+    "native code": "def f(x):\n    return torch.utils.cpp_extension.load_inline('f', cpp_sources=source).f(x)\n",
 }
 
 
