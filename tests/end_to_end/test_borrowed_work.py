@@ -98,6 +98,10 @@ def test_each_borrowed_function_earns_at_most_half_its_points(graded, case):
         print(f"{case}: the tests of {function} earn {earned:g}/{sum(points.values()):g}")
         assert points and earned <= sum(points.values()) / 2, (case, function, outcome.tests)
     assert outcome.flagged and any("the tests of" in line for line in outcome.flagged), outcome
+    # The student reads the flagged lines in their feedback.
+    course = graded[0]
+    feedback = (course / "grading" / "feedback" / students[case] / assignment / f"{assignment}.html").read_text()
+    assert "do not run, for code flagged in it" in feedback
 
 
 def test_honest_work_keeps_full_marks_in_the_same_batches(graded):
