@@ -84,8 +84,8 @@ def allows(allowed: Iterable[str], module: str) -> bool:
 class _Reader:
     """The findings of one statement, given the names that hold modules."""
 
-    def __init__(self, modules: set[str], defined: set[str], allowed: tuple[str, ...] | None, lines: list[str]):
-        self.modules, self.defined, self.allowed, self.lines = modules, defined, allowed, lines
+    def __init__(self, modules: set[str], defined: set[str], allowed: tuple[str, ...] | None):
+        self.modules, self.defined, self.allowed = modules, defined, allowed
         self.found: list[tuple[int, str]] = []
 
     def flag(self, node: ast.AST, why: str) -> None:
@@ -211,7 +211,7 @@ def _module_aliases(trees: list[ast.Module], modules: set[str]) -> set[str]:
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    reader = _Reader(modules, set(), None, [])
+    reader = _Reader(modules, set(), None)
     for _ in range(2):  # an alias of an alias
         for tree in trees:
             for node in ast.walk(tree):
@@ -242,7 +242,7 @@ def find(cells: list[tuple[str, str]], allowed: tuple[str, ...] | None, namespac
         for statement in tree.body:
             names, reads = _defines(statement), _loads(statement)
             definitions.append((names, reads))
-            reader = _Reader(modules, defined, allowed, lines)
+            reader = _Reader(modules, defined, allowed)
             reader.read(statement)
             for line, why in sorted(dict.fromkeys(reader.found), key=lambda found: found[0]):
                 code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
