@@ -3,6 +3,7 @@
     python -m autograder check NOTEBOOK        run a notebook's visible tests, report each
     python -m autograder generate [NAME ...]   regenerate exercises/ from solutions/
     python -m autograder grade NAME            autograde submissions, feedback, grades CSV
+    python -m autograder grade NAME --allow S  regrade S, accepting the flagged code you have read
     python -m autograder export canvas|moodle  the gradebook as an LMS's grade import CSV
     python -m autograder similarity NAME       flag submissions that stand out as alike, an HTML page
     python -m autograder release               the student edition: site, exercises, wheel, no solutions
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                             "default), none: only pass or fail, full: everything (after the deadline)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again the students already graded (default: resume)")
+    grade.add_argument("--allow", action="append", metavar="STUDENT",
+                       help="regrade this student with their flagged code accepted, once you have read it "
+                            "(repeatable; a line changed since is flagged again)")
 
     export = verbs.add_parser("export", help="write the gradebook as the CSV that Canvas or Moodle imports")
     export.add_argument("lms", choices=("canvas", "moodle"))
@@ -178,7 +182,7 @@ def _run(args, server) -> int:
                         memory_bytes=int(args.memory * 1e9), processes=args.processes,
                         disk_bytes=args.disk * 1_000_000, cpus=args.cpus)  # the others keep Limits' defaults
         run_grade(args.root, args.assignment, args.student, limits, regrade=args.regrade, server=server,
-                  feedback=args.feedback)
+                  feedback=args.feedback, allow=args.allow)
     except (GradingError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

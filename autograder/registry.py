@@ -25,33 +25,44 @@ class Assignment:
     ``chapter``: the book page that teaches it, as ``_toc.yml`` names it.
     ``packages``: the exercise packages (``autograder.<package>``) whose checks its test cells call.
     ``functions``: spec name -> the name of the function or class the student writes in the notebook.
+    ``imports``: the modules its answer cells may import (a module's submodules with it); the
+    trusted checker fails the tests of a function whose code imports anything else
+    (``autograder.checker.flags``).
     """
 
     name: str
     chapter: str
     packages: tuple[str, ...]
     functions: dict[str, str]
+    imports: tuple[str, ...] = ()
 
+
+# What any answer cell may import: the language's own helpers, none of which computes an exercise.
+# (Not importlib, operator, sys or builtins: they reach code by a computed name.)
+LANGUAGE = ("__future__", "typing", "math", "functools", "itertools", "collections", "dataclasses", "copy")
+ARRAYS = ("numpy", *LANGUAGE)
+TENSORS = ("torch", "numpy", *LANGUAGE)
 
 ASSIGNMENTS: tuple[Assignment, ...] = (
     Assignment("feature_scaling", "book/normalization/feature_scaling", ("feature_scaling",), {
         name: name for name in ("fit_min_max", "min_max_transform", "min_max_inverse",
-                                "fit_standard", "standard_transform", "standard_inverse")}),
-    Assignment("batch_norm", "book/normalization/batch_norm", ("batch_norm",), {"batch_norm": "batch_norm"}),
+                                "fit_standard", "standard_transform", "standard_inverse")}, imports=ARRAYS),
+    Assignment("batch_norm", "book/normalization/batch_norm", ("batch_norm",), {"batch_norm": "batch_norm"},
+               imports=TENSORS),
     Assignment("batch_norm_backward", "book/normalization/batch_norm", ("batch_norm_backward",),
-               {"batch_norm_backward": "batch_norm_backward"}),
+               {"batch_norm_backward": "batch_norm_backward"}, imports=TENSORS),
     Assignment("batch_norm_fusion", "book/normalization/batch_norm_practice", ("batch_norm_fusion",),
-               {"fuse_conv_bn_eval": "fuse_conv_bn_eval"}),
+               {"fuse_conv_bn_eval": "fuse_conv_bn_eval"}, imports=TENSORS),
     Assignment("normalization_layers", "book/normalization/normalization_layers", ("normalization_layers",), {
-        name: name for name in ("layer_norm", "group_norm", "instance_norm", "rms_norm")}),
+        name: name for name in ("layer_norm", "group_norm", "instance_norm", "rms_norm")}, imports=TENSORS),
     Assignment("regularization", "book/regularization/regularization", ("dropout", "penalties", "early_stopping"), {
-        name: name for name in ("dropout", "l1_penalty", "l2_penalty", "EarlyStopping")}),
+        name: name for name in ("dropout", "l1_penalty", "l2_penalty", "EarlyStopping")}, imports=TENSORS),
     Assignment("label_smoothing", "book/regularization/label_smoothing", ("label_smoothing",),
-               {"cross_entropy": "cross_entropy"}),
+               {"cross_entropy": "cross_entropy"}, imports=TENSORS),
     Assignment("attention", "book/attention/self_attention", ("attention",), {
-        name: name for name in ("softmax", "scaled_dot_product_attention", "MultiheadAttention")}),
+        name: name for name in ("softmax", "scaled_dot_product_attention", "MultiheadAttention")}, imports=TENSORS),
     Assignment("transformer", "book/attention/transformer", ("transformer",), {
-        name: name for name in ("sinusoidal_positional_encoding", "TransformerEncoderLayer")}),
+        name: name for name in ("sinusoidal_positional_encoding", "TransformerEncoderLayer")}, imports=TENSORS),
 )
 
 

@@ -395,6 +395,19 @@ CASES: dict[str, Case] = {
                        _answer(READS_HOME), "zero"),
     "reads_gradebook": Case("an answer that works only if it can read the gradebook",
                             _answer(READS_GRADEBOOK), "zero"),
+    # Borrowed work: the course's own implementation, and PyTorch's decomposition by a computed name.
+    "borrows_the_reference": Case("the package's own batch normalization, imported", _answer("""
+        from autograder.batch_norm import _batch_norm as batch_norm
+        """), "zero"),
+    "borrows_a_decomposition": Case("PyTorch's decomposition of native_batch_norm, by a computed name", _answer("""
+        import torch
+
+        def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                       eps=1e-5):
+            table = getattr(torch, "_de" + "comp").decomposition_table
+            kernel = getattr(torch.ops.aten, "native_" + "batch_norm").default
+            return table[kernel](input, weight, bias, running_mean, running_var, training, momentum, eps)[0]
+        """), "zero"),
     "network": Case("an answer that works only if it can open a network connection", _answer("""
         import socket
         try:

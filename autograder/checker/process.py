@@ -12,7 +12,10 @@ namespace, where the student's names are proxies (``autograder.checker.remote``)
 and writes the cell's outputs, its report or its failure, to a file only the
 grader reads. The recorder puts these outputs into the executed notebook
 (``autograder.grading.execute``), so nothing the kernel prints or displays
-decides a test.
+decides a test. Before any test, it reads the student's cells once
+(``autograder.checker.flags``): the tests of a function whose code imports what
+its exercise does not allow, or hides what it calls, fail with the flagged
+lines, without asking the kernel.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from pathlib import Path
 
 import nbformat
 
-from .. import cells
+from .. import cells, registry
 from ..core.report import collect_reports
-from . import wire
+from . import flags, wire
 from .errors import Interrupted
 from .remote import Remote
 from .session import Session
@@ -53,9 +56,11 @@ class TrustedNotebook:
 
     ``path`` is the sanitized submission (nbgrader restored its tests from the gradebook);
     the imports come from ``release``, the notebook the course released, when given.
+    ``allowed`` holds the keys of the findings the instructor accepted (``flags.Finding.key``),
+    or is True to accept every finding.
     """
 
-    def __init__(self, path: Path, release: Path | None = None):
+    def __init__(self, path: Path, release: Path | None = None, allowed: set[str] | bool = frozenset()):
         notebook = nbformat.read(path, as_version=4)
         self.tests = {cells.grade_id(cell): cell.source for cell in notebook.cells if cells.is_test(cell)}
         self.namespace = {"__name__": "__checker__", "__builtins__": builtins}
@@ -65,6 +70,37 @@ class TrustedNotebook:
         self.done: set[str] = set()
         self.answers = [cell.source for cell in notebook.cells if cell.cell_type == "code" and cells.is_solution(cell)]
         self.defined = defined_names(self.answers)
+        graded = {name for source in self.tests.values() for name in _names_read(source, self.namespace)
+                  if name in self.defined}
+        found = flags.find(student_cells(notebook), allowed_imports(Path(path).stem), self.namespace)
+        self.findings = [flags.Finding(f.cell, f.line, f.code, f.why,
+                                       tuple(sorted(n for n in graded if n in f.functions or flags.ANY in f.functions)),
+                                       allowed is True or f.key in allowed) for f in found]
+
+
+def _names_read(source: str, known) -> list[str]:
+    try:
+        return student_names(source, known)
+    except (SyntaxError, ValueError):  # a test cell that does not parse fails when it runs
+        return []
+
+
+def student_cells(notebook) -> list[tuple[str, str]]:
+    """The code the student wrote, as (label, source): the answer cells and the cells they added."""
+    written = []
+    for index, cell in enumerate(notebook.cells, 1):
+        if cell.get("cell_type") == "code" and not cells.is_locked(cell):
+            label = f"answer cell {cells.grade_id(cell)}" if cells.is_solution(cell) else f"added cell {index}"
+            written.append((label, cell.source))
+    return written
+
+
+def allowed_imports(assignment: str) -> tuple[str, ...] | None:
+    """The modules the assignment's answer cells may import; None for a notebook of no known assignment."""
+    try:
+        return registry.assignment(assignment).imports
+    except KeyError:
+        return None
 
 
 def defined_names(sources: list[str]) -> set[str]:
@@ -135,6 +171,11 @@ def run_test(source: str, cell: str, notebook: TrustedNotebook, session: Session
     namespace = notebook.namespace
     stdout, outputs = io.StringIO(), []
     resolved = []
+    for name in _names_read(source, namespace):
+        refused = flags.refusal(name, notebook.findings) if name in notebook.defined else None
+        if refused:  # never called: what it borrowed would pass
+            return [nbformat.v4.new_output("error", ename="FlaggedCode", evalue=refused,
+                                           traceback=[f"FlaggedCode: {refused}"])]
     with collect_reports() as shown, contextlib.redirect_stdout(stdout):
         try:
             for name in student_names(source, namespace):
@@ -189,17 +230,28 @@ def _cell_lines(exception: BaseException, cell: str, source: str) -> list[str]:
     return ["Traceback (most recent call last):"] + quoted[-1:] if quoted else []
 
 
-def serve(sock, notebooks: dict[str, Path], verdicts: Path, cell_timeout: float,
+def read_notebooks(notebooks: dict[str, Path], releases: dict[str, Path] | None = None,
+                   allowed: set[str] | bool = frozenset()) -> dict[str, TrustedNotebook]:
+    """Every notebook of a submission, read before any test is asked for (and before the checker drops its rights)."""
+    releases = releases or {}
+    return {name: TrustedNotebook(path, releases.get(name), allowed) for name, path in notebooks.items()}
+
+
+def serve(sock, notebooks: dict[str, Path] | dict[str, TrustedNotebook], verdicts: Path, cell_timeout: float,
           releases: dict[str, Path] | None = None) -> None:
     """Answer the kernel's requests for tests until the sandbox closes its end of ``sock``.
 
-    ``notebooks`` maps each notebook's file name to the grader's sanitized copy, and
-    ``releases`` to the released notebook whose imports the tests run with; the outputs
-    of each test that ran are written to ``verdicts`` as they come.
+    ``notebooks`` maps each notebook's file name to the grader's sanitized copy (or to
+    it read already, by ``read_notebooks``), and ``releases`` to the released notebook whose
+    imports the tests run with; the flagged code of each notebook is written to ``verdicts``
+    at once, and the outputs of each test that ran as they come.
     """
-    releases = releases or {}
-    trusted: dict[str, TrustedNotebook] = {}
-    results: dict = {"notebooks": {}, "protocol": {"requests": 0, "seconds": 0.0, "tests": 0}}
+    trusted = {name: notebook if isinstance(notebook, TrustedNotebook) else
+               TrustedNotebook(notebook, (releases or {}).get(name)) for name, notebook in notebooks.items()}
+    results: dict = {"notebooks": {}, "protocol": {"requests": 0, "seconds": 0.0, "tests": 0},
+                     "flagged": {name: [f.to_dict() for f in notebook.findings]
+                                 for name, notebook in trusted.items() if notebook.findings}}
+    _write(verdicts, results)
     while True:
         try:
             request, _ = wire.receive(sock, None, limit=64 * 1024)
@@ -207,11 +259,9 @@ def serve(sock, notebooks: dict[str, Path], verdicts: Path, cell_timeout: float,
             return  # the sandbox is gone
         name, cell = request.get("notebook"), request.get("cell")
         if request.get("op") != "test" or not isinstance(name, str) or not isinstance(cell, str) \
-                or name not in notebooks:
+                or name not in trusted:
             wire.send(sock, {"op": "done"})
             continue
-        if name not in trusted:
-            trusted[name] = TrustedNotebook(notebooks[name], releases.get(name))
         notebook = trusted[name]
         if cell not in notebook.tests or cell in notebook.done:  # not a test, or one that already ran
             wire.send(sock, {"op": "done"})

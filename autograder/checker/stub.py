@@ -15,14 +15,12 @@ in its place: all it can send is data, which the checker judges.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import socket
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from .. import registry
 from ..core import forbidden as forbidden_maps
 from ..core.calling import call_student, module_classes
 from ..core.devices import _WithoutCudaKernels
@@ -277,19 +275,16 @@ def _shell(state: dict) -> torch.nn.Module:
 
 
 def _forbidden(name):
-    """The map of forbidden functions an exercise declared under ``name``; None (nothing forbidden) stays None."""
+    """The map of forbidden functions an exercise declared under ``name``; None (nothing forbidden) stays None.
+
+    A kernel forked from the fork server finds every map there (``autograder.checker.maps``),
+    without the exercises that declare them; in-process, the exercises the notebook imported declared them.
+    """
     if name is None:
         return None
     if not isinstance(name, str):
         raise wire.WireError("a malformed name of forbidden functions")
-    _import_exercises()
     return forbidden_maps.declared(name)
-
-
-@functools.cache
-def _import_exercises() -> None:
-    """Every exercise declares its maps when it is imported (a forked kernel has them all already)."""
-    registry.import_all()
 
 
 def describe_error(error: BaseException) -> dict:

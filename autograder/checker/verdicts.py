@@ -19,6 +19,12 @@ NO_REQUEST = ("the kernel never asked the grader to run this test, so it did not
               "before it, or something in the submission replaced the call that asks for it)")
 
 
+def finding_key(finding: dict) -> str:
+    """What an instructor accepts of a flagged line (``checker.flags.Finding`` as a dict): the same line, for
+    the same reason, in the same cell."""
+    return f"{finding.get('cell')}|{finding.get('code')}|{finding.get('why')}"
+
+
 def hand_to_checker(notebook, name: str) -> None:
     """Replace each test cell's source by the stub's request for it: the tests never enter the sandbox."""
     for cell in notebook.cells:

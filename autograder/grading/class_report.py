@@ -2,8 +2,10 @@
 
 It shows the score histogram, the pass rate of each test, the most common
 failure messages (so the mistakes the harness names can be counted across the
-class) and the submissions that timed out, crashed, went over a limit
-(memory, processes or disk: the reason names it) or could not be read.
+class), the submissions that timed out, crashed, went over a limit
+(memory, processes or disk: the reason names it) or could not be read, and
+the code the checker flagged as not the student's own work as written, line
+by line, for the instructor to read (``grade --allow`` accepts it).
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ table{{border-collapse:collapse}}</style></head><body>
 <table><tr><th>test</th><th>passing</th></tr>{rows((t, f"{r:.0%}") for t, r in zip(tests, rates))}</table>
 <h2>Most common failures</h2>
 <table><tr><th>submissions</th><th>message</th></tr>{rows((n, m) for m, n in messages.most_common(20))}</table>
+<h2>Flagged code</h2>
+<p>Imports outside the exercise's list, and code that hides what it calls: the tests of the functions it sits in
+did not run. Once you have read a submission and accept it, regrade it with
+<code>python -m autograder grade {html.escape(assignment)} --allow STUDENT</code>.</p>
+<table><tr><th>student</th><th>flagged</th></tr>{rows((o.student, line) for o in outcomes for line in o.flagged) or '<tr><td colspan="2">none</td></tr>'}</table>
 <h2>Submissions that timed out, crashed, went over a limit or could not be read</h2>
 <table><tr><th>student</th><th>status</th><th>reason</th></tr>{rows((o.student, o.status, o.reason) for o in problems) or '<tr><td colspan="3">none</td></tr>'}</table>
 {_similarity_link(path, similarity)}

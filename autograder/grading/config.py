@@ -22,6 +22,9 @@ class Limits:
     # Memory of a submission: all its processes and its /tmp together, in its cgroup;
     # without cgroups, the address space of each process.
     memory_bytes: int = 4_000_000_000
+    # Memory of a submission's trusted checker beyond what it shares with the fork server (a cgroup
+    # of its own where the grader has cgroups; else its address space beyond what it started with).
+    checker_memory_bytes: int = 2_000_000_000
     processes: int = 64  # processes and threads of a submission at once; a BatchNorm submission needs under 25
     disk_bytes: int = 1_000_000_000  # its folder and /tmp together, a tmpfs; also the size of any one file
     cpus: float | None = None  # cores a submission may use at once; None: no quota

@@ -17,11 +17,12 @@ from pathlib import Path
 import nbformat
 
 from ..cells import is_test
-from ..checker.verdicts import NO_REQUEST, VERDICTS, hand_to_checker, read_verdicts, rebuild
+from ..checker.verdicts import NO_REQUEST, VERDICTS, finding_key, hand_to_checker, read_verdicts, rebuild
 from ..sandbox.cgroups import CgroupTree
 from ..sandbox.confine import describe, run_submission
 from ..sandbox.forkserver import ForkServer
 from ..sandbox.runner import EXECUTED_SUFFIX, STOPPED_PREFIX
+from .allowances import Allowances
 from .config import Limits
 from .outcome import Status, Submission
 from .preprocessors import set_stopped_reason
@@ -32,10 +33,11 @@ MAX_NOTEBOOK_BYTES = 100_000_000  # an executed notebook larger than this is not
 
 class Executor:
     def __init__(self, root: Path, stager: Stager, release: Path, limits: Limits, server: ForkServer,
-                 cgroups: CgroupTree | None = None):
+                 cgroups: CgroupTree | None = None, allow: frozenset[str] = frozenset()):
         """``release`` holds the assignment's released notebooks, graded in place of a submission that has none.
 
         ``cgroups``, when the grader may create them, gives each submission a cgroup of its own.
+        ``allow`` names the students whose flagged code the instructor has read and accepts.
         """
         self.root = root
         self.cgroups = cgroups
@@ -48,6 +50,8 @@ class Executor:
         grading = stager.staged.parent
         self.work = grading / "work" / self.assignment  # what a sandbox can see and write
         self.executed = grading / "executed"
+        self.allow = allow
+        self.allowances = Allowances(grading / "allowed", self.assignment)
 
     def checker_folder(self, student: str) -> Path:
         """The grader's copy of the submission's notebooks, the checker's verdicts and log: out of the sandbox's view."""
@@ -68,7 +72,7 @@ class Executor:
         names = sorted(p.name for p in work.glob("*.ipynb"))
         checking = self.checker_folder(student)
         shutil.rmtree(checking, ignore_errors=True)
-        checking.mkdir(parents=True)
+        (checking / "verdicts").mkdir(parents=True)  # the one folder the checker writes, as its own user
         for name in names:  # the grader's copy keeps the tests; the sandbox's asks the checker for them
             shutil.copy(work / name, checking / name)
             notebook = nbformat.read(work / name, as_version=4)
@@ -81,7 +85,9 @@ class Executor:
             log = work / ".grader.log"  # the sandbox shows it read-only; what it holds is the submission's own
             checker = {"notebooks": {name: str(checking / name) for name in names},
                        "releases": {name: str(self.release / name) for name in names if (self.release / name).is_file()},
-                       "verdicts": str(checking / VERDICTS), "log": str(checking / "checker.log")}
+                       "verdicts": str(checking / "verdicts" / VERDICTS), "log": str(checking / "checker.log"),
+                       "allowed": True if student in self.allow else self.allowances.of(student),
+                       "memory_bytes": self.limits.checker_memory_bytes}
             result = run_submission(self.server, work, log, names, self.root, self.limits, self.cgroups,
                                     MAX_NOTEBOOK_BYTES, checker)
             code, dropped = result.code, result.dropped
@@ -105,8 +111,12 @@ class Executor:
         for kept in ("timestamp.txt", "submission_secret.txt"):
             for path in self.stager.staged_folder(student).glob(kept):
                 shutil.copy(path, executed)
-        verdicts = read_verdicts(checking / VERDICTS)
+        verdicts = read_verdicts(checking / "verdicts" / VERDICTS)
         submission.protocol = verdicts.get("protocol", {})
+        submission.flagged = [finding for found in (verdicts.get("flagged") or {}).values() for finding in found
+                              if isinstance(finding, dict)]
+        if student in self.allow:
+            self.allowances.accept(student, [finding_key(finding) for finding in submission.flagged])
         for name in names:
             executed_notebook, problem = read_executed(work, name)
             # What is graded is the grader's copy, with the checker's outputs in its tests.

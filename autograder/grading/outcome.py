@@ -54,6 +54,7 @@ class Submission:
     status: Status = Status.GRADED
     notes: list[str] = field(default_factory=list)  # what went wrong so far, one phrase each
     protocol: dict = field(default_factory=dict)  # the checker's requests to the kernel: count, tests, seconds
+    flagged: list[dict] = field(default_factory=list)  # the checker's findings (``checker.flags.Finding``)
 
     @property
     def reason(self) -> str:
@@ -75,6 +76,9 @@ class Outcome:
     tests: dict = field(default_factory=dict)  # grade_id -> failure message, "" when passed
     seconds: float = 0.0
     protocol: dict = field(default_factory=dict)  # the checker's requests to the kernel: count, tests, seconds
+    # Code that is not the student's own work as written, one line each: "cell, line N: code (why)"
+    # and the functions whose tests it failed, or "accepted by the instructor".
+    flagged: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.status = Status(self.status)  # read back from JSON as a plain string
@@ -89,4 +93,6 @@ class Outcome:
     def line(self) -> str:
         """The line the grader prints when the student is done."""
         line = f"{self.student}: {self.score:g}/{self.max_score:g}"
-        return line + (f" ({self.status}: {self.reason})" if self.reason else "")
+        line += f" ({self.status}: {self.reason})" if self.reason else ""
+        return line + (f"; flagged: {self.flagged[0]}" + (f" and {len(self.flagged) - 1} more" if len(self.flagged) > 1
+                                                           else "") if self.flagged else "")

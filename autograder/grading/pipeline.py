@@ -69,8 +69,14 @@ class ClassGrader:
         self.recorder = None  # made when there is something to record: it starts two more nbgrader APIs
 
     def run(self, students: list[str] | None = None, regrade: bool = False,
-            server: ForkServer | None = None) -> list[Outcome]:
-        """Grade ``students`` (default: every submission); ``server``, if given, is used and left open."""
+            server: ForkServer | None = None, allow: list[str] | None = None) -> list[Outcome]:
+        """Grade ``students`` (default: every submission); ``server``, if given, is used and left open.
+
+        ``allow`` names students whose flagged code the instructor has read and accepts:
+        they are graded again, with every finding accepted (``allowances``).
+        """
+        if allow:
+            students, regrade = sorted(set(students or ()) | set(allow)), True
         submitted = submitted_students(self.api, self.assignment)
         unknown = [student for student in students or () if student not in submitted]
         if unknown:
@@ -100,7 +106,7 @@ class ClassGrader:
         try:
             cgroups = self._cgroups()
             release = Path(self.api.coursedir.root, self.api.coursedir.release_directory, self.assignment)
-            executor = Executor(self.root, self.stager, release, self.limits, server, cgroups)
+            executor = Executor(self.root, self.stager, release, self.limits, server, cgroups, frozenset(allow or ()))
             self.recorder = Recorder(self.api, self.grading, self.assignment, executor.executed, self.feedback)
             self._run_pending(pending, len(students), outcomes, executor)
         finally:
@@ -151,16 +157,17 @@ class ClassGrader:
 
 def grade(root, assignment: str, students: list[str] | None = None, limits: Limits | None = None,
           regrade: bool = False, log=print, server: ForkServer | None = None,
-          feedback: str | None = None) -> tuple[list[Outcome], Path, Path]:
+          feedback: str | None = None, allow: list[str] | None = None) -> tuple[list[Outcome], Path, Path]:
     """Grade a class; return the outcomes, the grades CSV and the class report.
 
-    ``feedback`` chooses what the feedback shows of hidden tests (``messages``, ``none`` or ``full``).
+    ``feedback`` chooses what the feedback shows of hidden tests (``messages``, ``none`` or ``full``);
+    ``allow`` names the students to regrade with their flagged code accepted.
     """
     from .class_report import write_class_report
     from .similarity_report import write_similarity_report
 
     grader = ClassGrader(root, assignment, limits, log, feedback=feedback)
-    outcomes = grader.run(students, regrade=regrade, server=server)
+    outcomes = grader.run(students, regrade=regrade, server=server, allow=allow)
     csv_path = export_grades(grader.api)
     similarity = write_similarity_report(grader.api.coursedir.root, assignment, log=log)
     report = write_class_report(

@@ -175,11 +175,24 @@ class Recorder:
             failed = sum(1 for message in tests.values() if message)
             reason = f"{failed} of {len(tests)} tests failed" if failed else ""
         return Outcome(submission.student, recorded.score, recorded.max_score, submission.status, reason, tests,
-                       submission.seconds(), submission.protocol)
+                       submission.seconds(), submission.protocol, flagged_lines(submission.flagged))
 
     def _max_score(self) -> float:
         with Gradebook(self.api.coursedir.db_url) as gradebook:
             return gradebook.find_assignment(self.assignment).max_score
+
+
+def flagged_lines(findings: list[dict]) -> list[str]:
+    """The checker's findings as the outcome shows them: where, what, why, and what it cost."""
+    lines = []
+    for finding in findings:
+        where = f"{finding.get('cell')}, line {finding.get('line')}: {finding.get('code')} ({finding.get('why')})"
+        functions = ", ".join(finding.get("functions") or ())
+        if finding.get("allowed"):
+            lines.append(f"{where}: accepted by the instructor")
+        else:
+            lines.append(f"{where}: the tests of {functions} did not run" if functions else where)
+    return lines
 
 
 def graded_tests(folder: Path) -> dict[str, str]:

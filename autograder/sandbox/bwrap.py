@@ -8,8 +8,10 @@ A submission is hostile until graded. For each one the grader starts Debian's
   the student in the feedback) and the checkout the autograder was installed
   from (it holds solutions/) are replaced by empty ones, so solutions/, the
   gradebook and other students' files do not exist; only the Python
-  installation, its environment and the autograder package are put back,
-  read-only;
+  installation and its environment are put back, read-only, and every copy of
+  the autograder package is hidden: the kernel, forked from the fork server,
+  holds what it needs of it already, and no check, reference or planted
+  implementation (``autograder.sandbox.standins``);
 * the only writable place is a private /tmp, a tmpfs of at most ``disk_bytes``:
   the submission's folder is copied into it (``INSIDE``) from a read-only view
   (``HANDED_IN``) by the forked child before any student code runs, and only
@@ -62,8 +64,34 @@ def bwrap_path() -> str:
     return bwrap
 
 
+def package_copies() -> set[Path]:
+    """Every folder the course's package can be imported from: this one, and those of its installation.
+
+    An editable install names its checkout (``direct_url.json``, PEP 610); a
+    wheel's files lie in site-packages. Each holds the references and the
+    planted implementations, which a kernel must not import or read.
+    """
+    import importlib.metadata
+
+    copies = {Path(__file__).resolve().parent.parent}
+    try:
+        distribution = importlib.metadata.distribution("autograder")
+    except importlib.metadata.PackageNotFoundError:
+        return copies
+    installed = Path(distribution.locate_file("autograder"))
+    if (installed / "__init__.py").is_file():
+        copies.add(installed.resolve())
+    try:
+        url = json.loads(distribution.read_text("direct_url.json") or "{}").get("url", "")
+    except ValueError:
+        url = ""
+    if url.startswith("file://") and (Path(url[len("file://"):]) / "autograder" / "__init__.py").is_file():
+        copies.add((Path(url[len("file://"):]) / "autograder").resolve())
+    return copies
+
+
 def hiding_arguments(course_root: Path) -> list[str]:
-    """bwrap arguments that hide the course, the homes and the autograder's checkout, then put Python back."""
+    """bwrap arguments that hide the course, the homes, the package and its checkout, then put Python back."""
     package = Path(__file__).resolve().parent.parent  # the autograder package
     hidden = {Path("/home"), Path("/root"), course_root.resolve()}
     try:
@@ -73,8 +101,8 @@ def hiding_arguments(course_root: Path) -> list[str]:
     if not {"site-packages", "dist-packages"} & set(package.parts):  # installed from a checkout
         hidden.add(package.parent)
     hidden = {path for path in hidden if path.is_dir() and path != Path("/")}
-    # The interpreter, the environment and the package may live in a hidden folder: put them back.
-    kept = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), package}
+    # The interpreter and the environment may live in a hidden folder: put them back.
+    kept = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
     for path in kept:
         if any(path == folder or path in folder.parents for folder in hidden):
             raise SandboxUnavailable(
@@ -86,6 +114,13 @@ def hiding_arguments(course_root: Path) -> list[str]:
         arguments += ["--tmpfs", str(path)]
     for path in sorted(kept, key=lambda p: (len(p.parts), str(p))):
         arguments += ["--ro-bind", str(path), str(path)]
+    # The kernel holds what it needs of the package already (``autograder.sandbox.standins``):
+    # every copy that is still in view is hidden too, after the environment it may lie in.
+    for path in sorted(package_copies(), key=lambda p: (len(p.parts), str(p))):
+        inside_hidden = any(folder in path.parents for folder in hidden)
+        inside_kept = any(folder in path.parents for folder in kept)
+        if path.is_dir() and (inside_kept or not inside_hidden):
+            arguments += ["--tmpfs", str(path)]
     return arguments
 
 

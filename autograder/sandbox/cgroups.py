@@ -144,9 +144,11 @@ class CgroupTree:
                                      f"{error.strerror or error}") from None
         return tree
 
-    def submission(self, memory_bytes: int, processes: int, cpus: float | None = None) -> SubmissionCgroup:
+    def submission(self, memory_bytes: int, processes: int, cpus: float | None = None,
+                   kind: str = "submission") -> SubmissionCgroup:
+        """A cgroup of a submission's processes (``kind`` "checker": of its trusted checker) with these limits."""
         self._count += 1
-        name = f"submission-{self._count}"
+        name = f"{kind}-{self._count}"
         cgroup = SubmissionCgroup(self.layout.version, {key: f / name for key, f in self.folders.items()})
         try:
             for folder in cgroup.folders.values():

@@ -23,7 +23,8 @@ from .bwrap import ENVIRONMENT, HANDED_IN, INSIDE, Sandbox
 from .cgroups import CgroupTree
 from .runner import EXECUTED_SUFFIX
 
-LIMITS = ("memory", "processes", "disk")  # the limits a submission can hit, as outcomes name them
+LIMITS = ("memory", "processes", "disk")
+CHECKER_PROCESSES = 16  # a checker's threads: torch's own, and its reader of the kernel  # the limits a submission can hit, as outcomes name them
 
 
 @dataclass
@@ -56,8 +57,13 @@ def run_submission(server, work: Path, log: Path, names: list[str], root: Path, 
     the checker's log, all outside ``work``.
     """
     cgroup = cgroups.submission(limits.memory_bytes, limits.processes, limits.cpus) if cgroups else None
+    checker_cgroup = None
     sandbox = None
     try:
+        if checker and cgroups:  # the checker's memory limit, apart from the submission's
+            checker_cgroup = cgroups.submission(checker.get("memory_bytes") or limits.memory_bytes, CHECKER_PROCESSES,
+                                                kind="checker")
+            checker = dict(checker, cgroup=checker_cgroup.procs_files)
         if limits.sandbox:
             sandbox = Sandbox(work, root, limits.disk_bytes)
         request = {
@@ -86,8 +92,9 @@ def run_submission(server, work: Path, log: Path, names: list[str], root: Path, 
     finally:
         if sandbox:
             sandbox.close()
-        if cgroup:
-            try:
-                cgroup.remove()
-            except OSError:  # still busy: the next run removes it once this grader is gone
-                pass
+        for group in (cgroup, checker_cgroup):
+            if group:
+                try:
+                    group.remove()
+                except OSError:  # still busy: the next run removes it once this grader is gone
+                    pass

@@ -1,9 +1,11 @@
-"""A fork server: one process imports torch and the autograder once, and forks a runner per submission.
+"""A fork server: one process imports torch and the kernel's side once, and forks a runner per submission.
 
 Every stock kernel spends about 5 s starting Python and ipykernel and
 importing torch and the autograder, which is most of the time a submission
-takes. The server pays that once per class. It never runs student code: for
-each submission it forks a child that
+takes. The server pays that once per class, for the kernels, and its checkers'
+process (``autograder.sandbox.zygote``) for the checkers, which alone import the
+exercises. It never runs student code: for each submission it has a checker
+forked there, and forks a child that
 
 1. sends its output to the submission's log, closes every other descriptor
    and dies with the server;
@@ -42,71 +44,39 @@ from pathlib import Path
 from ..checker import CONNECTION
 from .cgroups import join
 from .privileges import die_with_parent, drop_privileges, enter_namespaces, open_namespaces, set_limits
+from .zygote import CHECKER_FD, Zygote, output_to
 
 
 # -- the server ---------------------------------------------------------------------
 
 
 def preload() -> None:
-    """Import what every kernel and runner needs, before any submission exists."""
+    """Import what every kernel and runner needs, before any submission exists, and nothing that computes an exercise.
+
+    The kernel answers the checker with the stub, the wire and the calling seam; the
+    exercises' checks, references and planted implementations are imported only on the
+    checkers' side (``autograder.sandbox.zygote``).
+    """
     import ipykernel.kernelapp  # noqa: F401
     import jupyter_client  # noqa: F401
     import nbclient  # noqa: F401
     import numpy  # noqa: F401
     import torch  # noqa: F401
 
-    from autograder import registry
-
-    registry.import_all()  # every exercise's checks, each recording the functions it trusts
+    import autograder.checker.stub  # noqa: F401
     from autograder.core.devices import warm_up
+    from autograder.sandbox import runner, standins  # noqa: F401 - imported in the sandbox, where no file is
 
     warm_up()  # what the simulated GPU imports on its first run, once for every kernel forked
 
 
-CHECKER_FD = 3  # where the submission's processes find their end of the socket to the checker
-
-
-def _output_to(log_path: str) -> None:
-    """A forked child's stdin from /dev/null, its stdout and stderr to ``log_path``."""
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-
-
-def _checker(request: dict, connection: socket.socket) -> None:
-    """The forked checker: outside the sandbox, it runs the submission's tests. Never returns."""
-    code = 72
-    try:
-        _output_to(request["log"])
-        os.dup2(connection.fileno(), CHECKER_FD)
-        os.closerange(CHECKER_FD + 1, os.sysconf("SC_OPEN_MAX"))
-        die_with_parent()
-        os.setsid()
-        import torch
-
-        from ..checker.process import serve as check
-
-        torch.set_num_threads(1)  # small tensors; the submissions' kernels have the cores
-        notebooks = {name: Path(path) for name, path in request["notebooks"].items()}
-        releases = {name: Path(path) for name, path in request.get("releases", {}).items()}
-        check(socket.socket(fileno=CHECKER_FD), notebooks, Path(request["verdicts"]), request["cell_timeout"],
-              releases)
-        code = 0
-    except BaseException:  # noqa: BLE001 - whatever happened goes to the checker's log
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 def _child(request: dict, connection: socket.socket | None = None) -> None:
     """The forked child: confine itself, then run the submission's notebooks. Never returns."""
     code = 70
     try:
-        _output_to(request["log"])
+        output_to(request["log"])
         if connection is not None:  # its runner and kernels inherit it
             os.dup2(connection.fileno(), CHECKER_FD)
             os.set_inheritable(CHECKER_FD, True)
@@ -148,6 +118,11 @@ def _child(request: dict, connection: socket.socket | None = None) -> None:
 def serve() -> None:
     die_with_parent()
     preload()
+    zygote = Zygote()  # imports the exercises in a process of its own
+
+    from ..checker import maps
+
+    maps.declare(zygote.maps)  # what the kernels forked from here refuse, as data
     answers = os.dup(1)
 
     def answer(message: dict) -> None:
@@ -167,7 +142,7 @@ def serve() -> None:
                 continue  # a checker, ended with its submission
             checker = checkers.pop(pid, None)
             if checker:  # each verdict is written before the kernel goes on: none is lost here
-                _end(checker)
+                zygote.end(checker)
             answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status)})
         if not readable:
             continue
@@ -181,10 +156,7 @@ def serve() -> None:
             checker, connection = None, None
             if request.get("checker"):
                 mine, connection = socket.socketpair()
-                checker = os.fork()
-                if checker == 0:
-                    connection.close()
-                    _checker(request["checker"], mine)
+                checker = zygote.start(request["checker"], mine)
                 mine.close()
             pid = os.fork()
             if pid == 0:
@@ -194,16 +166,10 @@ def serve() -> None:
                 checkers[pid] = checker
             children[pid] = request["id"]
             answer({"id": request["id"], "pid": pid})
-    for pid in [*children, *checkers.values()]:
+    for pid in children:
         os.kill(pid, signal.SIGKILL)
-
-
-def _end(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
+    for pid in checkers.values():
+        zygote.end(pid)
 
 
 # -- the grader's side ------------------------------------------------------------------

@@ -102,3 +102,29 @@ def set_limits(memory_bytes: int | None, cpu_seconds: int, file_bytes: int | Non
     if file_bytes:  # no file grows past the disk limit, the log on the grader's disk included
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails (EFBIG) instead of killing
+
+
+def become_unprivileged(uid: int | None, gid: int | None) -> None:
+    """Run as ``uid`` and ``gid`` (when given: the process is root), without any capability, for good.
+
+    The bounding set is dropped while the process still may (CAP_SETPCAP); changing
+    from root to another user then clears the capabilities it held.
+    """
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if uid is not None:
+        with open("/proc/sys/kernel/cap_last_cap") as file:
+            last = int(file.read())
+        for capability in range(last + 1):
+            _check(_libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {capability})")
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)")
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    _check(_libc.capset(ctypes.byref(header), (_CapData * 2)()), "capset")
+    remaining = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), remaining), "capget")
+    if any(d.effective or d.permitted or d.inheritable for d in remaining):
+        raise OSError("capabilities remain after dropping them")
+    if os.geteuid() == 0 or os.getuid() == 0:
+        raise OSError("still root after giving it up")

@@ -88,6 +88,10 @@ def _kernel(connection_file: str, cwd: str) -> None:
         _fresh_random_state()
         from ipykernel.kernelapp import IPKernelApp
 
+        from .standins import install
+
+        install()  # the exercise packages as stand-ins: no reference or planted implementation here
+
         sys.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
         app = IPKernelApp.instance()
         app.initialize(["-f", connection_file, "--IPKernelApp.log_level=ERROR",

@@ -122,11 +122,18 @@ def test_the_batch_reports_why(graded_corpus):
     # The reference is the function PyTorch had when the autograder was imported: patching
     # torch.nn.functional afterwards leaves it alone, and the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_torch"].tests.values())
-    # The checks run in the trusted checker: what the kernel patches or replaces is not what judges it.
-    assert "differs from the reference" in " ".join(outcomes["patched_harness"].tests.values())
+    # The checks run in the trusted checker, and the kernel holds none of them: the answer cell stops at
+    # its import of the checking core, which is not in the sandbox, before it defines the answer.
+    assert all("NameError" in message for test, message in outcomes["patched_harness"].tests.items()
+               if test not in QUESTIONS)
     assert "not implemented yet" in " ".join(outcomes["replaced_check"].tests.values())
     # The harness never relied on torch.testing: the wrong answer fails on its values.
     assert "differs from the reference" in " ".join(outcomes["patched_testing"].tests.values())
+    # Borrowed work is flagged, with its lines, and the tests of the function it sits in do not run.
+    for name in ("borrows_the_reference", "borrows_a_decomposition"):
+        assert outcomes[name].flagged, name
+        assert all(message.startswith("FlaggedCode: the tests of batch_norm do not run")
+                   for test, message in outcomes[name].tests.items() if test not in QUESTIONS), name
     assert "SystemExit" not in outcomes["sys_exit"].reason  # the kernel survives: only the answer is missing
     assert all("NameError" in message for test, message in outcomes["sys_exit"].tests.items() if test not in QUESTIONS)
     html = report.read_text()
