@@ -48,6 +48,7 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         name: name for name in ("softmax", "scaled_dot_product_attention", "MultiheadAttention")}),
     Assignment("transformer", "book/attention/transformer", ("transformer",), {
         name: name for name in ("sinusoidal_positional_encoding", "TransformerEncoderLayer")}),
+    Assignment("kv_cache", "book/attention/generation", ("kv_cache",), {"CausalSelfAttention": "CausalSelfAttention"}),
 )
 
 
