@@ -10,14 +10,15 @@ gradients of the outputs with respect to the input and every parameter.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import replace
 
 import torch
 from torch import nn
 
-from ..core.calling import call_student, functional_call
+from ..core.calling import call_student, describe_call, functional_call
 from ..core.engine import check_against_reference, fail_diagnosed
-from ..core.mistakes import catch, plant
+from ..core.mistakes import catch, diagnose, plant
 from ..core.modules import ModuleSpec, StateDictRule
 from ..core.report import Report, entry
 from .planted import (
@@ -114,12 +115,15 @@ def _sizes(args) -> tuple[int, bool]:
     return args["x"].shape[-1], args["in_proj_bias"] is not None
 
 
-def _error(run, arguments) -> str | None:
-    """The first sentence of what ``run`` raised on ``arguments`` (None if it returned): how a crash reads."""
+def _crash(run, arguments):
+    """What ``run`` raised on ``arguments``, as a failure reads it, or None if it returned."""
     called = call_student(run, arguments, where="")
-    if called.error is None:
-        return None
-    return f"{type(called.error).__name__}: {str(called.error).split('.')[0]}"
+    return None if called.error is None else called.failure.summary
+
+
+def _first_sentence(crash: str | None) -> str | None:
+    """The kind of a crash, without the sizes that a student's order of operations may change."""
+    return None if crash is None else crash.split(".")[0]
 
 
 def compare_decoding(student, args: dict, num_heads: int, chunks, *, gradients=False, devices=None,
@@ -132,10 +136,11 @@ def compare_decoding(student, args: dict, num_heads: int, chunks, *, gradients=F
     planted = tuple(replace(p, function=_planted_run(p.function, embed, num_heads, bias, chunks, gradients))
                     for p in spec.planted)
     if chunks is not None:  # a crash between two steps (the cache's shapes) can name its mistake too
-        crash = _error(decoding(module, chunks, gradients), args)
-        if crash is not None and not crash.startswith(("NotImplementedError", "ForbiddenCall", "TypeError: forward")):
-            fail_diagnosed(f"{call} on cpu", crash, None, summary=f"it raised {crash}.", planted=planted,
-                           run=lambda function: _error(function, args), agree=lambda a, b: a == b, clue=None)
+        crash = _crash(decoding(module, chunks, gradients), args)
+        run = lambda function: _first_sentence(_crash(function, args))  # noqa: E731
+        if crash is not None and diagnose(_first_sentence(crash), None, planted, run, operator.eq):
+            fail_diagnosed(f"{describe_call(call, args)} on cpu", _first_sentence(crash), None, summary=crash,
+                           planted=planted, run=run, agree=operator.eq, clue=None)
     grad_wrt = tuple(key for key in spec.differentiable if args[key] is not None) if gradients else ()
     reference = decoding(Reference(embed, num_heads, bias=bias), None, gradients)
     return check_against_reference(

@@ -18,6 +18,7 @@ from torch import nn
 from autograder.core.devices import available_devices
 from autograder.core.failure import named_mistake
 from autograder.kv_cache import (
+    CACHE_WRONG_AXIS,
     MASK_NOT_OFFSET,
     POSITIONS_RESTART,
     PREFIX_RECOMPUTED,
@@ -188,3 +189,29 @@ def test_a_stub_module_is_told_it_is_not_implemented():
 
     with pytest.raises(AssertionError, match=r"Stub\(8, 2, bias=True\): the function is not implemented yet"):
         check_causal_self_attention_decoding(Stub)
+
+
+def test_a_cache_grown_along_the_heads_axis_crashes_and_is_named_and_another_crash_is_shown_whole():
+    class HeadsAxis(IsCausal):
+        def forward(self, x, cache=None):
+            out, (k, v) = HeadByHead.forward(self, x)  # this call's keys and values alone
+            if cache is not None:
+                k, v = torch.cat([k, cache[0]], 1), torch.cat([v, cache[1]], 1)
+                return out @ k.sum(), (k, v)  # never reached: the concatenation raises
+            return out, (k, v)
+
+    with pytest.raises(AssertionError, match=r"it raised RuntimeError: Sizes of tensors must match except in "
+                                             r"dimension 1\. Expected size 1 but got size 3") as raised:
+        check_causal_self_attention_decoding(HeadsAxis)
+    assert named_mistake(str(raised.value)) == CACHE_WRONG_AXIS.words
+
+    class Crashes(HeadByHead):
+        def forward(self, x, cache=None):
+            if cache is not None:
+                raise ValueError("a cache of an unexpected kind. It says more here.")
+            return super().forward(x)
+
+    with pytest.raises(AssertionError, match=r"it raised ValueError: a cache of an unexpected kind\. It says more "
+                                             r"here\.") as raised:
+        check_causal_self_attention_decoding(Crashes)
+    assert named_mistake(str(raised.value)) is None
