@@ -7,6 +7,11 @@ the floating-point operations of one step (``FlopCounterMode``: matrix products,
 cached tokens costs 4·E per token and sequence (the scores and the weighted sum
 of the values); a step that does more per cached token than twice that redoes
 work for the prefix.
+
+When a class is graded, the count is made where the student's module runs, in
+its kernel (``count_flops`` through the trusted checker): unlike the outputs,
+which the checker compares itself, it is the kernel's word. A submission that
+forges it gains this check alone.
 """
 
 from __future__ import annotations
