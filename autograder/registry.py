@@ -63,6 +63,8 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         name: name for name in ("softmax", "scaled_dot_product_attention", "MultiheadAttention")}, imports=TENSORS),
     Assignment("transformer", "book/attention/transformer", ("transformer",), {
         name: name for name in ("sinusoidal_positional_encoding", "TransformerEncoderLayer")}, imports=TENSORS),
+    Assignment("kv_cache", "book/attention/generation", ("kv_cache",), {"CausalSelfAttention": "CausalSelfAttention"},
+               imports=TENSORS),
 )
 
 

@@ -11,6 +11,8 @@ stub then finds a map by the name the checker sends, as in-process.
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 
 from ..core import forbidden
@@ -20,11 +22,23 @@ _NAMESPACES = ("torch", "torch.nn.functional", "torch.nn", "torch.Tensor", "torc
 
 
 def resolve(path: str):
-    """The object at ``path``, a dotted path from ``torch``; AttributeError when there is none."""
-    root, *parts = path.split(".")
-    if root != "torch":
+    """The object at ``path``, a dotted path from ``torch``; AttributeError when there is none.
+
+    ``module:qualified.name`` names a module of torch and an object in it: the way to a
+    function that its package shadows with a submodule's name (``torch.ao.quantization.fuse_modules``).
+    """
+    module, _, qualified = path.rpartition(":")
+    root, *parts = (qualified if module else path).split(".")
+    if (module or root) != "torch" and not module.startswith("torch."):
         raise AttributeError(f"{path} is not in torch")
-    value = torch
+    if module:
+        try:
+            value = importlib.import_module(module)
+        except ImportError as error:
+            raise AttributeError(f"{path}: {error}") from None
+        parts = [root, *parts]
+    else:
+        value = torch
     for part in parts:
         value = getattr(value, part)
     return value
@@ -35,7 +49,8 @@ def path_of(function) -> str:
     if isinstance(function, torch._ops.OpOverloadPacket):
         return "torch.ops.aten." + function._qualified_op_name.split("::")[-1]
     name = getattr(function, "__name__", "")
-    candidates = [f"{getattr(function, '__module__', None)}.{getattr(function, '__qualname__', '')}"]
+    module, qualified = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
+    candidates = [f"{module}.{qualified}", f"{module}:{qualified}"]
     candidates += [f"{namespace}.{name}" for namespace in _NAMESPACES]
     for candidate in candidates:
         try:

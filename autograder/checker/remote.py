@@ -42,6 +42,9 @@ class Remote:
     def __functional_call__(self, parameters: dict, args: tuple, kwargs: dict):
         return self._session.call(Builtin("torch.func.functional_call"), (self, parameters, args, kwargs), {})
 
+    def __count_flops__(self, parameters: dict, args: tuple, kwargs: dict):
+        return self._session.call(Builtin("count_flops"), (self, parameters, args, kwargs), {})
+
     def __module_classes__(self):
         return self._session.call(Builtin("module_classes"), (self,), {})
 

@@ -22,12 +22,13 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from ..core import forbidden as forbidden_maps
-from ..core.calling import call_student, module_classes
+from ..core.calling import call_student, count_flops, module_classes
 from ..core.devices import _WithoutCudaKernels
 from ..core.fake_mode import without_dynamo
 from . import CONNECTION, layers, wire
 
-BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes}
+BUILTINS = {"torch.func.functional_call": torch.func.functional_call, "module_classes": module_classes,
+            "count_flops": count_flops}
 
 
 def serve(notebook: str, cell: str, namespace=None, connection: socket.socket | None = None) -> None:

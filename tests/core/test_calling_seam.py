@@ -196,3 +196,16 @@ def test_a_custom_backward_runs_through_the_seam_and_its_error_names_the_backwar
         TESTING.reset(token)
     assert str(raised.value) == (
         "double(x: (4,) float32) on cpu, backward: it raised RuntimeError: the backward is broken")
+
+
+def test_count_flops_counts_two_per_multiply_add_and_asks_a_proxy_to_count_where_its_module_lives():
+    layer = torch.nn.Linear(8, 4)
+    weight = torch.randn(4, 8)
+    assert calling.count_flops(layer, {"weight": weight}, (torch.randn(3, 8),), {}) == 2 * 3 * 8 * 4
+
+    class Proxy:  # as autograder.checker.remote.Remote offers it
+        def __count_flops__(self, parameters, args, kwargs):
+            return ("counted where it lives", sorted(parameters), len(args), kwargs)
+
+    assert calling.count_flops(Proxy(), {"weight": weight}, (1,), {"cache": None}) == (
+        "counted where it lives", ["weight"], 1, {"cache": None})
