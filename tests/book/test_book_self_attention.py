@@ -85,9 +85,9 @@ def test_multihead_attention_gives_nan_for_a_fully_masked_query_only_when_it_ret
     for mode in ("train", "eval"):
         for need_weights, rows in ((True, r"\[\[nan nan nan nan\]\n \[nan nan nan nan\]\]"),
                                    (False, r"\[\[0\. 0\. 0\. 0\.\]\n \[0\. 0\. 0\. 0\.\]\]")):
-            label = f"nn.MultiheadAttention, {mode} mode, need_weights={need_weights}, rows 1-2:\n"
+            label = f"nn.MultiheadAttention, {mode} mode, need_weights={need_weights}, rows 1-2:\n "
             assert re.search(re.escape(label) + rows, text), (mode, need_weights)
-    assert re.search(r"F\.scaled_dot_product_attention, rows 1-2:\n\[\[0\. 0\. 0\. 0\.\]", text)
+    assert re.search(r"F\.scaled_dot_product_attention, rows 1-2:\n \[\[0\. 0\. 0\. 0\.\]", text)
     prose = " ".join(page.get_text().split())
     assert "need_weights=False, which is how nn.TransformerEncoderLayer calls it" in prose
 
