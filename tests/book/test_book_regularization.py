@@ -18,7 +18,7 @@ from helpers import printed
 
 
 CHAPTER = "book/regularization/regularization"
-NUMBER = r"[-+]?\d+(?:\.\d+)?"
+NUMBER = r"[-+]?\d+(?:\.\d+)?(?:e[-+]\d+)?"
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```$", re.S | re.M)
 
@@ -84,9 +84,27 @@ def sweep_report(text, name):
     return val, chosen, test
 
 
+# The values the text glues as words, computed from the runs: where a tuned strength sits in its grid,
+# and which rows of the comparison do not clear twice their standard error.
+PHRASES = {"adam_l2_edge", "adamw_edge", "unclear_methods", "unclear_plural"}
+
+
 def test_every_glued_number_renders(glued):
     for name, value in glued.items():
-        assert re.fullmatch(rf"{NUMBER}%?", value), f"{name!r} shows {value!r}, not a number"
+        if name not in PHRASES:
+            assert re.fullmatch(rf"{NUMBER}%?", value), f"{name!r} shows {value!r}, not a number"
+
+
+def test_tuned_strengths_are_placed_in_their_grids(text, glued):
+    for key, name in (("adam_l2", "Adam + L2 penalty"), ("adamw", "AdamW")):
+        line = re.search(rf"^{re.escape(name)}: chosen (.+)$", text, re.M)
+        assert line and glued[f"{key}_edge"] == line.group(1), key
+        val, chosen, _ = sweep_report(text, name)
+        strengths = sorted(val)
+        if chosen not in (0.0, strengths[-1]):
+            following = strengths[strengths.index(chosen) + 1]
+            assert f"the next value of its grid, {following:g}, gives a validation accuracy of {val[following]:.3f}" \
+                in line.group(1), key
 
 
 def test_labels_are_noisy_and_the_model_memorizes(text, glued):
