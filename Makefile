@@ -22,8 +22,10 @@ $(STAMP): requirements.txt pyproject.toml package-lock.json
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-## book: build the HTML book into _build/html, executing every cell (cached)
+## book: build the HTML book into _build/html, executing every cell (cached); the chapters
+## not in the cache run first, in parallel (book/execute.py)
 book: $(STAMP)
+	$(PYTHON) book/execute.py
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 ## test: run the whole test suite, the book build and nbgrader end to end included (and the GPU

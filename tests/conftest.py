@@ -26,7 +26,9 @@ def course_copy(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Build the book as `make book` does (execution cached) and return _build."""
+    """Build the book as `make book` does (chapters executed in parallel first, cached) and return _build."""
+    execute = subprocess.run([sys.executable, "book/execute.py"], cwd=ROOT, capture_output=True, text=True)
+    assert execute.returncode == 0, execute.stdout[-5000:] + execute.stderr[-5000:]
     build = subprocess.run(
         [os.path.join(BIN, "jupyter-book"), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True,

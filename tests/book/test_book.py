@@ -128,14 +128,26 @@ def test_initialization_sweep(text, pasted):
 
 
 def test_loss_landscape_along_the_gradient(text, pasted):
+    pair = rf"\|\s+({NUMBER})\s+({NUMBER})\s*"
     rows = {name: tuple(map(float, values)) for name, *values in re.findall(
-        rf"^\s*(without BN|with BN) \|\s+({NUMBER})\s+({NUMBER}) \|\s+({NUMBER})\s+({NUMBER})$", text, re.M)}
+        rf"^\s*(without BN|with BN) {pair}{pair}{pair}{pair}$", text, re.M)}
     assert set(rows) == {"without BN", "with BN"}
     plain, bn = rows["without BN"], rows["with BN"]
     # Much smoother with BN: the median loss variation and gradient change are several times smaller.
     assert plain[0] > 3 * bn[0] and plain[2] > 3 * bn[2]
     for value in (f"{plain[0]:.2f}", f"{bn[0]:.2f}", f"{plain[2]:.1f}", f"{bn[2]:.1f}"):
         assert value in pasted
+    # The gradient norm and the effective beta-smoothness are reported beside them, and the verdict follows
+    # the ratio of the medians of beta (printed rounded, so a ratio near a threshold is left alone).
+    # (The table prints three decimals and the text two, so the text's value is compared within rounding.)
+    shown = [float(p) for p in pasted if re.fullmatch(NUMBER, p)]
+    for value in (plain[4], bn[4], plain[6], bn[6]):
+        assert any(abs(number - value) <= 0.0051 for number in shown), value
+    beta_ratio = plain[6] / bn[6]
+    if beta_ratio > 1.25:
+        assert any("is smaller with batch normalization too" in p for p in pasted)
+    elif beta_ratio < 1 / 1.25:
+        assert any("is larger with batch normalization" in p for p in pasted)
     assert re.search(r"^\d+ probes per version: every 3 steps of the first 3 epochs, 3 seeds", text, re.M)
 
 

@@ -80,6 +80,18 @@ def test_stable_softmax_and_masks(text):
     assert "weighted sum with masked NaN values: nan" in text
 
 
+def test_multihead_attention_gives_nan_for_a_fully_masked_query_only_when_it_returns_weights(text, page):
+    """What the chapter and the attention exercise say: NaN with need_weights=True, zeros with need_weights=False."""
+    for mode in ("train", "eval"):
+        for need_weights, rows in ((True, r"\[\[nan nan nan nan\]\n \[nan nan nan nan\]\]"),
+                                   (False, r"\[\[0\. 0\. 0\. 0\.\]\n \[0\. 0\. 0\. 0\.\]\]")):
+            label = f"nn.MultiheadAttention, {mode} mode, need_weights={need_weights}, rows 1-2:\n "
+            assert re.search(re.escape(label) + rows, text), (mode, need_weights)
+    assert re.search(r"F\.scaled_dot_product_attention, rows 1-2:\n \[\[0\. 0\. 0\. 0\.\]", text)
+    prose = " ".join(page.get_text().split())
+    assert "need_weights=False, which is how nn.TransformerEncoderLayer calls it" in prose
+
+
 def test_equivalences_are_below_1e_5(text):
     for label in ("outputs, ours vs nn.MultiheadAttention", "weights, ours vs nn.MultiheadAttention",
                   "without positions, MHA(PX) vs P MHA(X)", "without positions, output of 'the'"):
