@@ -32,7 +32,10 @@ def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
     ``scaling``: "default" (``scale``, else 1 / sqrt(d)), "none", "d" (1 / d), "times_sqrt_d",
     "length" (1 / sqrt(query.size(-2))), "ignored" (the given ``scale`` ignored) or "divided"
     (the scores divided by the given ``scale``). ``masking``: "correct", "after_softmax",
-    "causal_transposed", "bool_inverted" or "nan_rows" (a fully masked row left NaN).
+    "causal_transposed", "bool_inverted", "nan_rows" (a fully masked row left NaN),
+    "fill_discarded" (``scores.masked_fill(...)`` called but its result not kept: boolean and
+    causal masks ignored), "plus_inf" (masked scores filled with +inf) or "minus_1e9" (filled
+    with -1e9, fully masked rows left to the softmax: the mean of the values).
     ``softmax``: "stable", "unstable" or "over_queries".
     """
     length, source_length, size = query.size(-2), key.size(-2), query.size(-1)
@@ -51,16 +54,20 @@ def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
         factor = 1 / scale if scaling == "divided" else scale
     scores = query @ key.transpose(-2, -1) * factor  # (..., L, S)
     bias = torch.zeros(length, source_length, dtype=query.dtype, device=query.device)
-    if is_causal:
+    fill = {"plus_inf": float("inf"), "minus_1e9": -1e9}.get(masking, float("-inf"))
+    if is_causal and masking != "fill_discarded":
         keep = torch.ones(length, source_length, dtype=torch.bool, device=query.device)
         keep = keep.triu() if masking == "causal_transposed" else keep.tril()
-        bias = bias.masked_fill(~keep, float("-inf"))
+        bias = bias.masked_fill(~keep, fill)
     if attn_mask is not None:
-        if attn_mask.dtype == torch.bool:
-            keep = ~attn_mask if masking == "bool_inverted" else attn_mask
-            bias = bias.masked_fill(~keep, float("-inf"))
-        else:
+        if attn_mask.dtype != torch.bool:
             bias = bias + attn_mask
+        elif masking != "fill_discarded":
+            keep = ~attn_mask if masking == "bool_inverted" else attn_mask
+            bias = bias.masked_fill(~keep, fill)
+    if masking in ("plus_inf", "minus_1e9"):
+        # Nothing special for a row whose every key is masked: the softmax decides.
+        return _softmax(scores + bias, -1) @ value
     if masking == "after_softmax":
         return torch.softmax(scores, dim=-1).masked_fill(bias == float("-inf"), 0.0) @ value
     scores = scores + bias
@@ -121,6 +128,27 @@ BOOL_MASK_INVERTED = Mistake(
     "the boolean mask is read the wrong way round: in scaled_dot_product_attention True means 'take part "
     "in attention' and False means 'masked out'.",
 )
+MASK_FILL_DISCARDED = Mistake(
+    "attention.mask_fill_discarded",
+    "the mask has no effect: masked keys get weight as if there were no mask. Tensor.masked_fill returns a "
+    "new tensor and leaves `scores` unchanged, so keep its result, scores = scores.masked_fill(~mask, "
+    "float(\"-inf\")) (or use the in-place scores.masked_fill_(...)).",
+)
+MASK_FILLED_WITH_PLUS_INF = Mistake(
+    "attention.mask_filled_with_plus_inf",
+    "the masked scores are filled with +inf instead of -inf. A score of +inf gives exp(inf - inf) = NaN in "
+    "the softmax, so every row with a masked key is NaN: fill masked scores with float(\"-inf\"), whose "
+    "weight is exp(-inf) = 0.",
+)
+# The convention of the Annotated Transformer and of much code copied from it.
+MINUS_1E9_MASK = Mistake(
+    "attention.minus_1e9_mask",
+    "the masked scores are filled with -1e9, as the Annotated Transformer and much published code do. That "
+    "convention agrees with -inf except for a query whose every key is masked: its scores are all -1e9, the "
+    "softmax spreads its weight evenly, and the query gets the mean of the values. This exercise follows "
+    "PyTorch's scaled_dot_product_attention, which gives such a query zeros: fill with float(\"-inf\") and "
+    "set the weights of a fully masked row to 0.",
+)
 NAN_ROWS = Mistake(
     "attention.nan_rows",
     "a row whose keys are all masked gives NaN (softmax of a row of -inf). PyTorch returns zeros for such "
@@ -147,6 +175,11 @@ ATTENTION_MISTAKES = (
     plant(by_position(_attention, masking="bool_inverted"), BOOL_MASK_INVERTED, catch(_CHECK, mask="bool"),
           catch("check_attention_ignores_masked_keys")),
     plant(by_position(_attention, masking="nan_rows"), NAN_ROWS, catch(_CHECK, mask="full_row")),
+    plant(by_position(_attention, masking="fill_discarded"), MASK_FILL_DISCARDED, catch(_CHECK, mask="bool"),
+          catch(_CHECK, is_causal=True), catch("check_attention_ignores_masked_keys")),
+    plant(by_position(_attention, masking="plus_inf"), MASK_FILLED_WITH_PLUS_INF, catch(_CHECK, mask="bool"),
+          catch(_CHECK, is_causal=True)),
+    plant(by_position(_attention, masking="minus_1e9"), MINUS_1E9_MASK, catch(_CHECK, mask="full_row")),
     plant(by_position(_attention, softmax="unstable"), UNSTABLE_SOFTMAX(
         detail="large scores overflow exp() to inf, and inf / inf gives NaN (or call your stable softmax)"),
         catch(_CHECK, magnitude=30.0)),
