@@ -65,19 +65,20 @@ def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
         elif masking != "fill_discarded":
             keep = ~attn_mask if masking == "bool_inverted" else attn_mask
             bias = bias.masked_fill(~keep, fill)
+    axis = -2 if softmax == "over_queries" else -1
+    shift = "none" if softmax == "unstable" else "max"
+    if masking == "after_softmax":
+        return _softmax(scores, axis, shift=shift).masked_fill(bias == float("-inf"), 0.0) @ value
+    scores = scores + bias
     if masking in ("plus_inf", "minus_1e9"):
         # Nothing special for a row whose every key is masked: the softmax decides.
-        return _softmax(scores + bias, -1) @ value
-    if masking == "after_softmax":
-        return torch.softmax(scores, dim=-1).masked_fill(bias == float("-inf"), 0.0) @ value
-    scores = scores + bias
-    axis = -2 if softmax == "over_queries" else -1
+        return _softmax(scores, axis, shift=shift) @ value
     # A row whose every key is masked attends to nothing: zeros, as PyTorch gives,
     # and zero gradients (softmax of a row of -inf would be NaN in both).
     masked_row = (bias == float("-inf")).all(dim=-1, keepdim=True)  # (L, 1)
     if masking != "nan_rows":
         scores = scores.masked_fill(masked_row, 0.0)
-    weights = _softmax(scores, axis, shift="none" if softmax == "unstable" else "max")
+    weights = _softmax(scores, axis, shift=shift)
     if masking != "nan_rows":
         weights = weights.masked_fill(masked_row, 0.0)
     return weights @ value
@@ -156,6 +157,8 @@ NAN_ROWS = Mistake(
 )
 
 _CHECK = "check_scaled_dot_product_attention"
+_SCALING_AND_SOFTMAX = ("unscaled_scores", SCORES_DIVIDED_BY_D.id, SCORES_TIMES_SQRT_D.id, SCALE_FROM_LENGTH.id,
+                        GIVEN_SCALE_IGNORED.id, DIVIDES_BY_SCALE.id, SOFTMAX_OVER_QUERIES.id, "unstable_softmax")
 ATTENTION_MISTAKES = (
     plant(by_position(_attention, scaling="none"),
           UNSCALED_SCORES(size="d", advice=f": use (Q @ K^T) * scale with {_DEFAULT_SCALE}"), catch(_CHECK)),
@@ -172,14 +175,20 @@ ATTENTION_MISTAKES = (
           catch(_CHECK, is_causal=True), catch(_CHECK, mask="additive")),
     plant(by_position(_attention, masking="causal_transposed"), CAUSAL_TRANSPOSED,
           catch(_CHECK, is_causal=True, length=3, source_length=5)),
-    plant(by_position(_attention, masking="bool_inverted"), BOOL_MASK_INVERTED, catch(_CHECK, mask="bool"),
-          catch("check_attention_ignores_masked_keys")),
+    # Ten keys, so that a query keeps several keys under the inverted mask too, and the scale still shows.
+    plant(by_position(_attention, masking="bool_inverted"), BOOL_MASK_INVERTED,
+          catch(_CHECK, mask="bool", source_length=10), catch(_CHECK, mask="bool"),
+          # With the softmax over the queries, a key masked for every query makes every output NaN.
+          catch("check_attention_ignores_masked_keys")).excluding(SOFTMAX_OVER_QUERIES.id),
     plant(by_position(_attention, masking="nan_rows"), NAN_ROWS, catch(_CHECK, mask="full_row")),
     plant(by_position(_attention, masking="fill_discarded"), MASK_FILL_DISCARDED, catch(_CHECK, mask="bool"),
           catch(_CHECK, is_causal=True), catch("check_attention_ignores_masked_keys")),
+    # Its NaN rows hide how the scores were scaled and which axis the softmax took.
     plant(by_position(_attention, masking="plus_inf"), MASK_FILLED_WITH_PLUS_INF, catch(_CHECK, mask="bool"),
-          catch(_CHECK, is_causal=True)),
-    plant(by_position(_attention, masking="minus_1e9"), MINUS_1E9_MASK, catch(_CHECK, mask="full_row")),
+          catch(_CHECK, is_causal=True)).excluding(*_SCALING_AND_SOFTMAX),
+    # Over the queries, a fully masked row gets weight 0 in every column, whatever fills it.
+    plant(by_position(_attention, masking="minus_1e9"), MINUS_1E9_MASK, catch(_CHECK, mask="full_row")).excluding(
+        SOFTMAX_OVER_QUERIES.id),
     plant(by_position(_attention, softmax="unstable"), UNSTABLE_SOFTMAX(
         detail="large scores overflow exp() to inf, and inf / inf gives NaN (or call your stable softmax)"),
         catch(_CHECK, magnitude=30.0)),

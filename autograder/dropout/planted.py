@@ -230,6 +230,12 @@ MISTAKES = (
     plant(_dropout, NOT_IN_PLACE, catch("check_dropout_inplace", p=0.3), result="new"),
 )
 
+# Dropout's mistakes are named one at a time, never in pairs. Each check judges one property and stops at
+# the first that fails (the device, p = 1, the seed, what the call returns, evaluation mode, validation), so
+# a mistake of another property stays hidden; and the statistics are single numbers, which a pair cannot be
+# told apart by: the mean of unscaled kept values under a normal keep mask is that of dividing by p.
+MISTAKES = tuple(p.excluding(*(q.mistake.id for q in MISTAKES)) for p in MISTAKES)
+
 
 def candidates(*mistakes: Mistake) -> tuple:
     """The planted mistakes that a statistic (a scale, a fraction, a mean) can tell apart, in MISTAKES' order."""
