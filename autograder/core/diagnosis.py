@@ -124,7 +124,7 @@ def diagnose(
     """
     planted = list(planted)
     results: dict[int, object] = {}  # a candidate's result, by its place in the search
-    useless: set[str] = set()  # mistakes whose result is the right one on these inputs
+    useless: set[int] = set()  # planted mistakes whose result is the right one on these inputs, by id()
 
     def result_of(index: int, candidate: Candidate):
         if index not in results:
@@ -136,17 +136,17 @@ def diagnose(
 
     searched = []
     for index, candidate in enumerate(candidates(planted, size)):
-        if any(m.id in useless for m in candidate.mistakes):
+        if any(id(p) in useless for p in candidate.planted):
             continue
         searched.append((index, candidate))
         wrong = result_of(index, candidate)
         if wrong is _FAILED:
             continue
-        if agree(wrong, expected):
+        if _safely(agree, wrong, expected):
             if len(candidate.planted) == 1:
-                useless.add(candidate.mistakes[0].id)
+                useless.add(id(candidate.planted[0]))
             continue
-        if agree(actual, wrong):
+        if _safely(agree, actual, wrong):
             return Diagnosis(_with_components(candidate, planted))
     if not aspects:
         return Diagnosis()

@@ -261,6 +261,8 @@ def _gradients(result: Called, grad_wrt, grad_output) -> tuple:
 
 def _gradient_problem(key, got, wanted, operation) -> str | None:
     what = f"the gradient with respect to {key}"
+    if wanted is None:  # a planted mistake's output that does not depend on this input
+        return None if got is None else f"{what} is not zero: the output depends on {key}."
     if got is None:
         return f"{what} is missing: the output does not depend on {key}."
     return describe_difference(what, got, wanted, tolerance_for(f"{operation}.grad", wanted.dtype))
