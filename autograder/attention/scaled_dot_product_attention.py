@@ -16,7 +16,7 @@ from ..core.compare import OUTPUT, describe_wrong_type
 from ..core.engine import fail_naming
 from ..core.failure import fail
 from ..core.forbidden import Forbidden
-from ..core.mistakes import Mistake, UNSCALED_SCORES, UNSTABLE_SOFTMAX, by_position, catch, plant
+from ..core.mistakes import Convention, Mistake, UNSCALED_SCORES, UNSTABLE_SOFTMAX, by_position, catch, plant
 from ..core.report import Report, entry
 from ..core.spec import Operation, Property
 from ..core.tolerances import Tolerance
@@ -141,19 +141,20 @@ MASK_FILLED_WITH_PLUS_INF = Mistake(
     "the softmax, so every row with a masked key is NaN: fill masked scores with float(\"-inf\"), whose "
     "weight is exp(-inf) = 0.",
 )
-# The convention of the Annotated Transformer and of much code copied from it.
-MINUS_1E9_MASK = Mistake(
+# The convention of the Annotated Transformer and of the much published code copied from it. It is not
+# accepted: the exercise is PyTorch's function, and the docstring says what a fully masked query gets.
+MINUS_1E9_MASK = Convention(
     "attention.minus_1e9_mask",
-    "the masked scores are filled with -1e9, as the Annotated Transformer and much published code do. That "
-    "convention agrees with -inf except for a query whose every key is masked: its scores are all -1e9, the "
-    "softmax spreads its weight evenly, and the query gets the mean of the values. This exercise follows "
-    "PyTorch's scaled_dot_product_attention, which gives such a query zeros: fill with float(\"-inf\") and "
-    "set the weights of a fully masked row to 0.",
+    "the masked scores are filled with -1e9, which agrees with -inf except for a query whose every key is "
+    "masked: its scores are all -1e9, the softmax spreads its weight evenly, and the query gets the mean of "
+    "the values. This exercise follows PyTorch's scaled_dot_product_attention, which gives such a query "
+    "zeros: fill with float(\"-inf\") and set the weights of a fully masked row to 0.",
+    library="the Annotated Transformer",
 )
 NAN_ROWS = Mistake(
     "attention.nan_rows",
-    "a row whose keys are all masked gives NaN (softmax of a row of -inf). PyTorch returns zeros for such "
-    "a row: replace those NaN weights by 0.",
+    "a row whose keys are all masked gives NaN (the softmax of a row whose every score is masked). PyTorch "
+    "returns zeros for such a row: replace those NaN weights by 0.",
 )
 
 _CHECK = "check_scaled_dot_product_attention"
