@@ -49,6 +49,10 @@ def softmax(input, dim):
         function="scaled_dot_product_attention",
         style="Annotated Transformer copy",
         source='''
+def softmax(x, dim):
+    e = (x - x.amax(dim=dim, keepdim=True)).exp()
+    return e / e.sum(dim=dim, keepdim=True)
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
     d_k = query.size(-1)
     factor = scale if scale is not None else 1 / math.sqrt(d_k)
@@ -73,6 +77,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         function="scaled_dot_product_attention",
         style="CS336-style function",
         source='''
+def softmax(x, dim):
+    e = (x - x.amax(dim=dim, keepdim=True)).exp()
+    return e / e.sum(dim=dim, keepdim=True)
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = query @ key.transpose(-1, -2) * scale
@@ -94,6 +102,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         function="scaled_dot_product_attention",
         style="CS336-style function",
         source='''
+def softmax(x, dim):
+    e = (x - x.amax(dim=dim, keepdim=True)).exp()
+    return e / e.sum(dim=dim, keepdim=True)
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = query @ key.transpose(-1, -2) * scale
@@ -116,6 +128,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         function="scaled_dot_product_attention",
         style="two mistakes at once",
         source='''
+def softmax(x, dim):
+    e = (x - x.amax(dim=dim, keepdim=True)).exp()
+    return e / e.sum(dim=dim, keepdim=True)
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
     scores = query @ key.transpose(-2, -1)          # no scale at all
     L, S = scores.shape[-2:]
@@ -133,6 +149,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         function="scaled_dot_product_attention",
         style="einsum function",
         source='''
+def softmax(x, dim):
+    e = (x - x.amax(dim=dim, keepdim=True)).exp()
+    return e / e.sum(dim=dim, keepdim=True)
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
     scale = query.shape[-1] ** -0.5 if scale is None else scale
     scores = torch.einsum("...qd,...kd->...qk", query, key) * scale

@@ -10,7 +10,9 @@ ENTRIES = [
         style="NumPy function",
         source='''
 def fit_min_max(X):
-    X = as_feature_matrix(X)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"X must be 2-D (n_samples, n_features) and not empty, got shape {X.shape}")
     low, high = X.min(), X.max()              # no axis: the whole array
     return np.full(X.shape[1], low), np.full(X.shape[1], high - low)
 ''',
@@ -23,7 +25,9 @@ def fit_min_max(X):
         style="NumPy function",
         source='''
 def min_max_transform(X, data_min, data_range):
-    X = as_feature_matrix(X)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"X must be 2-D (n_samples, n_features) and not empty, got shape {X.shape}")
     return (X - data_min) / (data_range + 1e-7)
 ''',
         mistakes=("feature_scaling.range_plus_epsilon",),
@@ -54,7 +58,9 @@ def fit_standard(X):
         style="two mistakes at once",
         source='''
 def fit_standard(X):
-    X = as_feature_matrix(X)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"X must be 2-D (n_samples, n_features) and not empty, got shape {X.shape}")
     mean, std = X.mean(), X.std(ddof=1)
     std = std if std > 0 else 1.0
     return np.full(X.shape[1], mean), np.full(X.shape[1], std)
@@ -68,7 +74,9 @@ def fit_standard(X):
         style="NumPy function",
         source='''
 def fit_min_max(X):
-    X = as_feature_matrix(X)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"X must be 2-D (n_samples, n_features) and not empty, got shape {X.shape}")
     return X.min(axis=0), np.ptp(X, axis=0)
 ''',
         mistakes=(),
