@@ -121,7 +121,9 @@ MISTAKES = (
     plant(EarlyStopping, MIN_DELTA_SIGN, on(MIN_DELTA), compare="min_delta_flipped"),
     plant(EarlyStopping, MODE_IGNORED, on(MAX_MODE), modes="ignored"),
     plant(EarlyStopping, NAN_IMPROVES, on(NANS), nan="improves"),
-    plant(EarlyStopping, NAN_IMPROVES, on(NANS), nan="first_best"),
+    # Compared with the previous metric, a first NaN taken as the best is forgotten at the next step: on the
+    # curves the two undo each other, and the pair cannot be told from a correct class.
+    plant(EarlyStopping, NAN_IMPROVES, on(NANS), nan="first_best").excluding("early_stopping.compared_with_previous"),
     plant(EarlyStopping, NAN_SKIPPED, on(NANS), nan="skipped"),
     plant(EarlyStopping, COPIED_CLASS, on(TIES), on(NANS), compare="ties", nan="improves"),
     plant(EarlyStopping, COMPARED_WITH_PREVIOUS, on(PATIENCE_2), compare="previous"),
