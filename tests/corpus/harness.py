@@ -130,17 +130,27 @@ def _notebook_cells(assignment: str) -> tuple[tuple[str, str], ...]:
 
 
 def run(entry: Entry) -> Outcome:
-    """Run ``entry`` through every test cell of its notebook that calls it, visible and hidden."""
+    """Run ``entry`` through every test cell of its notebook that calls it, visible and hidden.
+
+    The entry's code replaces the answer cell that defines its function, as a student's
+    notebook holds it, and sees what the cells before it defined (helpers of the notebook);
+    the cells after it, answers and tests, run with it.
+    """
     namespace = {"__name__": "__main__"}
     calls = re.compile(rf"\b{re.escape(entry.function)}\b")
+    defines = re.compile(rf"^(def|class)\s+{re.escape(entry.function)}\b", re.M)
     outcome = Outcome(entry)
     for kind, cell_id, source in _notebook_cells(entry.assignment):
         if kind in ("imports", "answer"):
-            exec(compile(source, cell_id, "exec"), namespace)  # noqa: S102 - the course's own answers
+            try:
+                exec(compile(source, cell_id, "exec"), namespace)  # noqa: S102 - the course's own answers
+            except Exception:  # noqa: BLE001 - an answer cell that calls a wrong entry may fail, as in a notebook
+                pass
+            if defines.search(source):
+                namespace[entry.function] = _define(entry, namespace)
             continue
         if not calls.search(source):
             continue
-        namespace[entry.function] = _define(entry)
         try:
             exec(compile(source, cell_id, "exec"), namespace)  # noqa: S102 - the notebook's test cell
             outcome.cells[cell_id] = None
@@ -151,9 +161,9 @@ def run(entry: Entry) -> Outcome:
     return outcome
 
 
-def _define(entry: Entry):
-    """The entry's function (or class), fresh for each cell, as a notebook's answer cell defines it."""
-    namespace = {"torch": torch, "np": np, "numpy": np, "nn": nn, "F": F, "math": math, "__name__": "__main__"}
+def _define(entry: Entry, notebook: dict):
+    """The entry's function (or class), defined where the notebook's answer cell defines it."""
+    namespace = {**notebook, "torch": torch, "np": np, "numpy": np, "nn": nn, "F": F, "math": math}
     exec(compile(entry.source, f"<corpus {entry.name}>", "exec"), namespace)  # noqa: S102 - the corpus' own code
     if entry.adapter:
         exec(compile(entry.adapter, f"<corpus {entry.name} adapter>", "exec"), namespace)  # noqa: S102
