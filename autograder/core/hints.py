@@ -49,6 +49,8 @@ def hint(actual, expected) -> str | None:
         return None
     if not (bool(torch.isfinite(got).all()) and bool(torch.isfinite(want).all())):
         return None
+    if _close(got, want):
+        return None  # within a clue's resolution: no shape of a difference to describe (a right part of a tuple)
     if _close(got, torch.zeros_like(got)):
         # Every factor is 0 then: name what the student sees instead.
         return "the output is all zeros."
