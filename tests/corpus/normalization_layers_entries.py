@@ -31,8 +31,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     module = LayerNorm(shape, eps)
     del module.a_2, module.b_2  # the check's tensors in place of the parameters, so that gradients reach them
-    module.a_2, module.b_2 = (weight if weight is not None else torch.ones(shape, dtype=input.dtype),
-                              bias if bias is not None else torch.zeros(shape, dtype=input.dtype))
+    module.a_2, module.b_2 = (weight if weight is not None else torch.ones(shape, dtype=input.dtype, device=input.device),
+                              bias if bias is not None else torch.zeros(shape, dtype=input.dtype, device=input.device))
     return module.forward(input)
 ''',
         mistakes=("unbiased_variance", "eps_outside_sqrt", "normalization_layers.std_plus_eps"),
@@ -91,7 +91,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     module = RMSNorm(shape, eps=torch.finfo(input.dtype).eps if eps is None else eps)
     del module.weight  # the check's tensor in place of the parameter, so that gradients reach it
-    module.weight = weight if weight is not None else torch.ones(shape, dtype=input.dtype)
+    module.weight = weight if weight is not None else torch.ones(shape, dtype=input.dtype, device=input.device)
     return module(input)
 ''',
         mistakes=("normalization_layers.rms_in_float32",),
