@@ -15,14 +15,14 @@ from typing import Callable, Iterable, Mapping, NoReturn, Sequence
 import torch
 
 from .calling import Called, ForbiddenCall, call_student, describe_call, materialize
-from .compare import OUTPUT, compare, compare_outputs, describe_difference
+from .aspects import gradient_aspect, gradient_clue, gradient_problem, gradient_problems, gradients, result_aspects
+from .compare import OUTPUT, compare, compare_outputs
 from .devices import SIMULATED_CUDA, available_devices, exact_float32, mixes_devices, run_on_simulated_cuda
 from .failure import Failure
 from .hints import hint, output_hint
 from .diagnosis import diagnose
 from .mistakes import Mistake, Planted
 from .report import Report
-from .tolerances import tolerance_for
 
 
 def check_against_reference(
@@ -71,11 +71,11 @@ def check_against_reference(
                     where, actual, expected, problems=problems, planted=planted,
                     run=lambda function: _run_reference(function, arguments, device, ()),
                     agree=lambda a, b: not _compare_results(a, b, operation, state, outputs),
-                    aspects=_result_aspects(operation, state, outputs),
+                    aspects=result_aspects(operation, state, outputs),
                     clue=lambda a, b: output_hint(a.value, b.value, outputs),
                 )
             if grad_wrt:
-                _check_gradients(actual, expected, operation, grad_wrt, where, forbidden, planted,
+                _checkgradients(actual, expected, operation, grad_wrt, where, forbidden, planted,
                                  lambda function: _run_reference(function, arguments, device, grad_wrt))
             results_by_device[device] = actual
             report.devices.append(device)
@@ -207,27 +207,7 @@ def _compare_results(actual: Called, expected: Called, operation, state, outputs
     return problems
 
 
-def _result_aspects(operation, state, outputs=None) -> dict:
-    """How a check compares each aspect of two results: each output, then each tensor updated in place."""
-    def output_part(index, name):
-        def same(a: Called, b: Called) -> bool:
-            if not (isinstance(a.value, (tuple, list)) and isinstance(b.value, (tuple, list))):
-                return False
-            return len(a.value) == len(b.value) and compare(name, a.value[index], b.value[index], operation) is None
-        return same
-
-    if outputs:
-        aspects = {name: output_part(i, name) for i, name in enumerate(outputs)}
-    else:
-        aspects = {OUTPUT: lambda a, b: compare(OUTPUT, a.value, b.value, operation) is None}
-    for key in state:
-        what = f"{key} after the call"
-        aspects[what] = lambda a, b, key=key, what=what: compare(what, a.arguments[key], b.arguments[key],
-                                                                  operation) is None
-    return aspects
-
-
-def _check_gradients(actual: Called, expected: Called, operation, grad_wrt, where, forbidden, planted, run):
+def _checkgradients(actual: Called, expected: Called, operation, grad_wrt, where, forbidden, planted, run):
     """Fail if the student's gradients differ, naming the planted mistakes behind each wrong one."""
     if not (isinstance(actual.value, torch.Tensor) and actual.value.requires_grad):
         Failure(where + ", gradients", problems=(
@@ -236,49 +216,22 @@ def _check_gradients(actual: Called, expected: Called, operation, grad_wrt, wher
     generator = torch.Generator().manual_seed(0)
     grad_output = torch.randn(expected.value.shape, generator=generator, dtype=expected.value.dtype)
     grad_output = grad_output.to(expected.value.device)
-    wanted = _gradients(expected, grad_wrt, grad_output)
+    wanted = gradients(expected, grad_wrt, grad_output)
     # The backward pass runs the student's code too (a custom autograd.Function's backward).
-    got = call_student(lambda: _gradients(actual, grad_wrt, grad_output), (), where=where + ", backward",
+    got = call_student(lambda: gradients(actual, grad_wrt, grad_output), (), where=where + ", backward",
                        forbidden=forbidden, copy=False).result()
-    problems = _gradient_problems(got, wanted, grad_wrt, operation)
+    problems = gradient_problems(got, wanted, grad_wrt, operation)
     if not problems:
         return
-    aspects = {f"the gradient with respect to {key}": _gradient_aspect(i, key, operation)
+    aspects = {f"the gradient with respect to {key}": gradient_aspect(i, key, operation)
                for i, key in enumerate(grad_wrt)}
     fail_diagnosed(
         where + ", gradients", got, wanted, problems=problems, planted=planted,
-        run=lambda function: _gradients(run(function), grad_wrt, grad_output),
-        agree=lambda a, b: not _gradient_problems(a, b, grad_wrt, operation), aspects=aspects,
-        clue=lambda a, b: next((_gradient_clue(hint(g, w), key) for key, g, w in zip(grad_wrt, a, b)
-                                if g is not None and _gradient_problem(key, g, w, operation)), None),
+        run=lambda function: gradients(run(function), grad_wrt, grad_output),
+        agree=lambda a, b: not gradient_problems(a, b, grad_wrt, operation), aspects=aspects,
+        clue=lambda a, b: next((gradient_clue(hint(g, w), key) for key, g, w in zip(grad_wrt, a, b)
+                                if g is not None and gradient_problem(key, g, w, operation)), None),
     )
-
-
-def _gradients(result: Called, grad_wrt, grad_output) -> tuple:
-    return torch.autograd.grad(result.value, [result.arguments[k] for k in grad_wrt], grad_output,
-                               allow_unused=True)
-
-
-def _gradient_problem(key, got, wanted, operation) -> str | None:
-    what = f"the gradient with respect to {key}"
-    if wanted is None:  # a planted mistake's output that does not depend on this input
-        return None if got is None else f"{what} is not zero: the output depends on {key}."
-    if got is None:
-        return f"{what} is missing: the output does not depend on {key}."
-    return describe_difference(what, got, wanted, tolerance_for(f"{operation}.grad", wanted.dtype))
-
-
-def _gradient_problems(got, wanted, grad_wrt, operation) -> list[str]:
-    problems = [_gradient_problem(key, g, w, operation) for key, g, w in zip(grad_wrt, got, wanted)]
-    return [problem for problem in problems if problem]
-
-
-def _gradient_aspect(index, key, operation):
-    return lambda a, b: _gradient_problem(key, a[index], b[index], operation) is None
-
-
-def _gradient_clue(clue: str | None, key: str) -> str | None:
-    return clue.replace("the output", f"the gradient with respect to {key}", 1) if clue else None
 
 
 # --- the simulated GPU ------------------------------------------------------------------
