@@ -128,8 +128,9 @@ PLANTED = (
         _RMS, axes="all_but_batch"),
     plant(_rms_norm, DROPPED_KEEPDIM, catch("check_rms_norm", shape=(6, 6)), keepdim=False),
     plant(_rms_norm, AFFINE_IGNORED, _RMS, ignore_affine=True),
-    plant(_rms_norm, RMS_IN_FLOAT32, catch("check_rms_norm", shape=(4, 5, 8), dtype=torch.float64, seed=3),
-          in_float32=True),
+    # float32's rounding shows in float64's gradients, beyond their tolerance, more than in the output.
+    plant(_rms_norm, RMS_IN_FLOAT32,
+          catch("check_rms_norm", shape=(6, 7), gradients=True, dtype=torch.float64, seed=6), in_float32=True),
 )
 
 # --- the spec ---

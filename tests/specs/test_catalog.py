@@ -89,18 +89,28 @@ def _differences(message: str) -> list[str]:
 def _told_apart(spec, catch, together, alone, message, messages) -> bool:
     """Whether ``catch`` tells the two mistakes together from each alone.
 
-    For an operation, its results are compared as the check compares them; otherwise (a
-    module, a class, gradients) the differences the failures report must not be the same.
+    For an operation, its results (output and state) are compared as the check compares
+    them: where the two together agree with one alone, or one alone is right while the two
+    together are wrong, they cannot be told apart on these results. Where they
+    differ only in gradients, or for a module or a class, the differences the failures
+    report must not be the same.
     """
-    if isinstance(spec, Operation) and not catch.args and not {"gradients", "devices"} & set(catch.kwargs):
-        arguments = spec.make_arguments(**catch.kwargs)
+    if isinstance(spec, Operation) and not catch.args and "devices" not in catch.kwargs:
+        arguments = spec.make_arguments(**{k: v for k, v in catch.kwargs.items() if k != "gradients"})
         run = lambda function: engine._run_reference(function, arguments, "cpu", ())  # noqa: E731
         try:
             both = run(together)
         except Exception:  # noqa: BLE001 - the two together cannot run on these inputs: nothing to name
             return False
-        return all(engine._compare_results(both, run(one), spec.compared_as, spec.state, spec.outputs)
-                   for one in alone)
+        same = lambda a, b: not engine._compare_results(a, b, spec.compared_as, spec.state, spec.outputs)  # noqa: E731
+        results = [run(one) for one in alone]
+        if any(same(both, one) for one in results):
+            return False
+        right = run(spec.reference)
+        if not same(both, right) and any(same(one, right) for one in results):
+            return False  # one mistake alone is right here: diagnosis sets it aside, alone and combined
+        if not catch.kwargs.get("gradients"):
+            return True
     return all(_differences(message) != _differences(one) for one in messages)
 
 
