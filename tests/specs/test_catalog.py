@@ -99,11 +99,10 @@ def _told_apart(spec, catch, together, alone, message, messages) -> bool:
         arguments = spec.make_arguments(**{k: v for k, v in catch.kwargs.items() if k != "gradients"})
         run = lambda function: engine._run_reference(function, arguments, "cpu", ())  # noqa: E731
         try:
-            both = run(together)
-        except Exception:  # noqa: BLE001 - the two together cannot run on these inputs: nothing to name
+            both, results = run(together), [run(one) for one in alone]
+        except Exception:  # noqa: BLE001 - a mistake that cannot run on these inputs: nothing to compare
             return False
         same = lambda a, b: not engine._compare_results(a, b, spec.compared_as, spec.state, spec.outputs)  # noqa: E731
-        results = [run(one) for one in alone]
         if any(same(both, one) for one in results):
             return False
         right = run(spec.reference)
