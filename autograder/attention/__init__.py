@@ -33,7 +33,8 @@ from .scaled_dot_product_attention import (
     check_attention_ignores_masked_keys,
     check_scaled_dot_product_attention,
 )
-from .softmax import SOFTMAX, SOFTMAX_MISTAKES, check_softmax, check_softmax_rows_sum_to_one
+from .softmax import (SOFTMAX, SOFTMAX_MISTAKES, check_softmax, check_softmax_leaves_input_unchanged,
+                      check_softmax_rows_sum_to_one)
 
 SPECS = (SOFTMAX, SCALED_DOT_PRODUCT_ATTENTION, MULTIHEAD_ATTENTION)
 

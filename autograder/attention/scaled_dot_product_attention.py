@@ -10,13 +10,14 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch._subclasses.fake_tensor import FakeTensor
 
 from ..core.calling import aten, call_student
 from ..core.compare import OUTPUT, describe_wrong_type
 from ..core.engine import fail_naming
 from ..core.failure import fail
 from ..core.forbidden import Forbidden
-from ..core.mistakes import Mistake, UNSCALED_SCORES, UNSTABLE_SOFTMAX, by_position, catch, plant
+from ..core.mistakes import Convention, Mistake, UNSCALED_SCORES, UNSTABLE_SOFTMAX, by_position, catch, plant
 from ..core.report import Report, entry
 from ..core.spec import Operation, Property
 from ..core.tolerances import Tolerance
@@ -32,7 +33,10 @@ def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
     ``scaling``: "default" (``scale``, else 1 / sqrt(d)), "none", "d" (1 / d), "times_sqrt_d",
     "length" (1 / sqrt(query.size(-2))), "ignored" (the given ``scale`` ignored) or "divided"
     (the scores divided by the given ``scale``). ``masking``: "correct", "after_softmax",
-    "causal_transposed", "bool_inverted" or "nan_rows" (a fully masked row left NaN).
+    "causal_transposed", "bool_inverted", "nan_rows" (a fully masked row left NaN),
+    "fill_discarded" (``scores.masked_fill(...)`` called but its result not kept: boolean and
+    causal masks ignored), "plus_inf" (masked scores filled with +inf) or "minus_1e9" (filled
+    with -1e9, fully masked rows left to the softmax: the mean of the values).
     ``softmax``: "stable", "unstable" or "over_queries".
     """
     length, source_length, size = query.size(-2), key.size(-2), query.size(-1)
@@ -51,29 +55,46 @@ def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
         factor = 1 / scale if scaling == "divided" else scale
     scores = query @ key.transpose(-2, -1) * factor  # (..., L, S)
     bias = torch.zeros(length, source_length, dtype=query.dtype, device=query.device)
-    if is_causal:
+    fill = {"plus_inf": float("inf"), "minus_1e9": -1e9}.get(masking, float("-inf"))
+    if is_causal and masking != "fill_discarded":
         keep = torch.ones(length, source_length, dtype=torch.bool, device=query.device)
         keep = keep.triu() if masking == "causal_transposed" else keep.tril()
-        bias = bias.masked_fill(~keep, float("-inf"))
+        bias = bias.masked_fill(~keep, fill)
     if attn_mask is not None:
-        if attn_mask.dtype == torch.bool:
-            keep = ~attn_mask if masking == "bool_inverted" else attn_mask
-            bias = bias.masked_fill(~keep, float("-inf"))
-        else:
+        if attn_mask.dtype != torch.bool:
             bias = bias + attn_mask
-    if masking == "after_softmax":
-        return torch.softmax(scores, dim=-1).masked_fill(bias == float("-inf"), 0.0) @ value
-    scores = scores + bias
+        elif masking != "fill_discarded":
+            keep = ~attn_mask if masking == "bool_inverted" else attn_mask
+            bias = bias.masked_fill(~keep, fill)
     axis = -2 if softmax == "over_queries" else -1
+    shift = "none" if softmax == "unstable" else "max"
+    if masking == "after_softmax":
+        return _softmax(scores, axis, shift=shift).masked_fill(bias == float("-inf"), 0.0) @ value
+    scores = scores + bias
+    if masking in ("plus_inf", "minus_1e9"):
+        # Nothing special for a row whose every key is masked: the softmax decides.
+        return _unnamed_if_nan(_softmax(scores, axis, shift=shift) @ value, softmax)
     # A row whose every key is masked attends to nothing: zeros, as PyTorch gives,
     # and zero gradients (softmax of a row of -inf would be NaN in both).
     masked_row = (bias == float("-inf")).all(dim=-1, keepdim=True)  # (L, 1)
     if masking != "nan_rows":
         scores = scores.masked_fill(masked_row, 0.0)
-    weights = _softmax(scores, axis, shift="none" if softmax == "unstable" else "max")
+    weights = _softmax(scores, axis, shift=shift)
     if masking != "nan_rows":
         weights = weights.masked_fill(masked_row, 0.0)
-    return weights @ value
+    return _unnamed_if_nan(weights @ value, softmax)
+
+
+def _unnamed_if_nan(output, softmax):
+    """The output; but a softmax over the queries that gives NaN (a key masked for every query) says nothing.
+
+    An output that is NaN wherever it is compared agrees with any other such output: there a +inf fill, the
+    likelier cause, is named rather than this, which the checks without a mask name on their own.
+    """
+    # A fake tensor of the simulated GPU holds no values to look at.
+    if softmax == "over_queries" and not isinstance(output, FakeTensor) and bool(torch.isnan(output).any()):
+        raise ValueError("a NaN output cannot tell a softmax over the queries from other causes of NaN")
+    return output
 
 
 # --- its mistakes ---
@@ -121,13 +142,37 @@ BOOL_MASK_INVERTED = Mistake(
     "the boolean mask is read the wrong way round: in scaled_dot_product_attention True means 'take part "
     "in attention' and False means 'masked out'.",
 )
+MASK_FILL_DISCARDED = Mistake(
+    "attention.mask_fill_discarded",
+    "the mask has no effect: masked keys get weight as if there were no mask. Tensor.masked_fill returns a "
+    "new tensor and leaves `scores` unchanged, so keep its result, scores = scores.masked_fill(~mask, "
+    "float(\"-inf\")) (or use the in-place scores.masked_fill_(...)).",
+)
+MASK_FILLED_WITH_PLUS_INF = Mistake(
+    "attention.mask_filled_with_plus_inf",
+    "the masked scores are filled with +inf instead of -inf. A score of +inf gives exp(inf - inf) = NaN in "
+    "the softmax, so every row with a masked key is NaN: fill masked scores with float(\"-inf\"), whose "
+    "weight is exp(-inf) = 0.",
+)
+# The convention of the Annotated Transformer and of the much published code copied from it. It is not
+# accepted: the exercise is PyTorch's function, and the docstring says what a fully masked query gets.
+MINUS_1E9_MASK = Convention(
+    "attention.minus_1e9_mask",
+    "the masked scores are filled with -1e9, which agrees with -inf except for a query whose every key is "
+    "masked: its scores are all -1e9, the softmax spreads its weight evenly, and the query gets the mean of "
+    "the values. This exercise follows PyTorch's scaled_dot_product_attention, which gives such a query "
+    "zeros: fill with float(\"-inf\") and set the weights of a fully masked row to 0.",
+    library="the Annotated Transformer",
+)
 NAN_ROWS = Mistake(
     "attention.nan_rows",
-    "a row whose keys are all masked gives NaN (softmax of a row of -inf). PyTorch returns zeros for such "
-    "a row: replace those NaN weights by 0.",
+    "a row whose keys are all masked gives NaN (the softmax of a row whose every score is masked). PyTorch "
+    "returns zeros for such a row: replace those NaN weights by 0.",
 )
 
 _CHECK = "check_scaled_dot_product_attention"
+_SCALING_AND_SOFTMAX = ("unscaled_scores", SCORES_DIVIDED_BY_D.id, SCORES_TIMES_SQRT_D.id, SCALE_FROM_LENGTH.id,
+                        GIVEN_SCALE_IGNORED.id, DIVIDES_BY_SCALE.id, SOFTMAX_OVER_QUERIES.id, "unstable_softmax")
 ATTENTION_MISTAKES = (
     plant(by_position(_attention, scaling="none"),
           UNSCALED_SCORES(size="d", advice=f": use (Q @ K^T) * scale with {_DEFAULT_SCALE}"), catch(_CHECK)),
@@ -142,11 +187,23 @@ ATTENTION_MISTAKES = (
     # additive mask's finite values are dropped as well.
     plant(by_position(_attention, masking="after_softmax"), MASK_AFTER_SOFTMAX, catch(_CHECK, mask="bool"),
           catch(_CHECK, is_causal=True), catch(_CHECK, mask="additive")),
+    # Over the queries, the causal check's masked key columns give NaN, which names nothing.
     plant(by_position(_attention, masking="causal_transposed"), CAUSAL_TRANSPOSED,
-          catch(_CHECK, is_causal=True, length=3, source_length=5)),
-    plant(by_position(_attention, masking="bool_inverted"), BOOL_MASK_INVERTED, catch(_CHECK, mask="bool"),
-          catch("check_attention_ignores_masked_keys")),
+          catch(_CHECK, is_causal=True, length=3, source_length=5)).excluding(SOFTMAX_OVER_QUERIES.id),
+    # Ten keys, so that a query keeps several keys under the inverted mask too, and the scale still shows.
+    plant(by_position(_attention, masking="bool_inverted"), BOOL_MASK_INVERTED,
+          catch(_CHECK, mask="bool", source_length=10), catch(_CHECK, mask="bool"),
+          # With the softmax over the queries, a key masked for every query makes every output NaN.
+          catch("check_attention_ignores_masked_keys")).excluding(SOFTMAX_OVER_QUERIES.id),
     plant(by_position(_attention, masking="nan_rows"), NAN_ROWS, catch(_CHECK, mask="full_row")),
+    plant(by_position(_attention, masking="fill_discarded"), MASK_FILL_DISCARDED, catch(_CHECK, mask="bool"),
+          catch(_CHECK, is_causal=True), catch("check_attention_ignores_masked_keys")),
+    # Its NaN rows hide how the scores were scaled and which axis the softmax took.
+    plant(by_position(_attention, masking="plus_inf"), MASK_FILLED_WITH_PLUS_INF, catch(_CHECK, mask="bool"),
+          catch(_CHECK, is_causal=True)).excluding(*_SCALING_AND_SOFTMAX),
+    # Over the queries, a fully masked row gets weight 0 in every column, whatever fills it.
+    plant(by_position(_attention, masking="minus_1e9"), MINUS_1E9_MASK, catch(_CHECK, mask="full_row")).excluding(
+        SOFTMAX_OVER_QUERIES.id),
     plant(by_position(_attention, softmax="unstable"), UNSTABLE_SOFTMAX(
         detail="large scores overflow exp() to inf, and inf / inf gives NaN (or call your stable softmax)"),
         catch(_CHECK, magnitude=30.0)),

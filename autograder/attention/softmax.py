@@ -23,8 +23,8 @@ def _softmax(input, dim, *, axis="dim", shift="max", log=False):
 
     ``axis``: "dim", "other" (the axis a hard-coded dim picks when it is not ``dim``) or
     "all" (every element at once). ``shift``, what is subtracted before exp(): "max" (the
-    maximum along ``dim``, keepdim=True), "none" or "max_without_keepdim". ``log``: the
-    log-softmax instead of the weights.
+    maximum along ``dim``, keepdim=True), "none", "max_without_keepdim" or "max_in_place" (the
+    maximum subtracted from the caller's tensor itself). ``log``: the log-softmax instead of the weights.
     """
     if axis == "other":
         dim = 0 if dim in (-1, input.dim() - 1) else -1
@@ -33,6 +33,8 @@ def _softmax(input, dim, *, axis="dim", shift="max", log=False):
         return exp / exp.sum()
     if shift == "none":
         shifted = input
+    elif shift == "max_in_place":  # input -= input.amax(...): right weights, the caller's logits lost
+        shifted = input.sub_(input.amax(dim, keepdim=True))
     elif shift == "max_without_keepdim":  # (..., n) minus (...,): broadcast along the last axis, not along ``dim``
         shifted = input - input.amax(dim)
     else:
@@ -66,6 +68,12 @@ MAX_WITHOUT_KEEPDIM = Mistake(
     "it broadcasts along the wrong axis (the maximum of row i is subtracted from column i) and no longer "
     "cancels out. Subtract input.amax(dim, keepdim=True).",
 )
+SOFTMAX_MODIFIES_INPUT = Mistake(
+    "attention.softmax_modifies_input",
+    "the softmax changes its input in place (input -= input.amax(...), input.sub_(...) or input.exp_()), so "
+    "the caller's logits are lost; torch.softmax leaves them unchanged. Compute into a new tensor: "
+    "shifted = input - input.amax(dim, keepdim=True).",
+)
 
 SOFTMAX_MISTAKES = (
     plant(by_position(_softmax, shift="none"),
@@ -74,12 +82,19 @@ SOFTMAX_MISTAKES = (
     # A hard-coded axis: -1 when `dim` is 0, or 0 when `dim` is the last axis.
     plant(by_position(_softmax, axis="other"), SOFTMAX_WRONG_AXIS, catch("check_softmax", shape=(4, 6), dim=0),
           catch("check_softmax", shape=(4, 6), dim=-1)),
-    plant(by_position(_softmax, axis="all"), SOFTMAX_WHOLE_TENSOR, catch("check_softmax", shape=(4, 6), dim=-1)),
-    plant(by_position(_softmax, log=True), LOG_SOFTMAX, catch("check_softmax", shape=(4, 6)),
-          catch("check_softmax_rows_sum_to_one")),
+    # Over the whole tensor, the planted softmax is always stable and never a log-softmax.
+    plant(by_position(_softmax, axis="all"), SOFTMAX_WHOLE_TENSOR, catch("check_softmax", shape=(4, 6), dim=-1)).excluding(
+        "unstable_softmax", "attention.log_softmax", "attention.max_without_keepdim", "attention.softmax_modifies_input"),
+    # A square input first: there a maximum taken without keepdim broadcasts too.
+    plant(by_position(_softmax, log=True), LOG_SOFTMAX, catch("check_softmax", shape=(5, 5)),
+          catch("check_softmax", shape=(4, 6)), catch("check_softmax_rows_sum_to_one")),
     # Without keepdim the maximum broadcasts silently only when the shapes allow it: square, or one column.
+    # Along the other axis, the maximum of the wrong axis is constant along the softmax's: it cancels out.
     plant(by_position(_softmax, shift="max_without_keepdim"), MAX_WITHOUT_KEEPDIM, catch("check_softmax", shape=(5, 5)),
-          catch("check_softmax", shape=(3, 1), dim=1)),
+          catch("check_softmax", shape=(3, 1), dim=1)).excluding("attention.softmax_wrong_axis"),
+    # The weights are right: only the input, compared after the call, shows it.
+    plant(by_position(_softmax, shift="max_in_place"), SOFTMAX_MODIFIES_INPUT,
+          catch("check_softmax_leaves_input_unchanged"), catch("check_softmax_leaves_input_unchanged", dim=0)),
 )
 
 # --- the spec ---
@@ -147,5 +162,23 @@ def check_softmax_rows_sum_to_one(student, *, shape=(5, 7), scale=30.0, seed=0) 
     problem = _weights_problem(weights)
     if problem:
         fail_naming(where, problem, weights, expected, SOFTMAX.planted, arguments, SOFTMAX.name)
+    report.devices.append("cpu")
+    return report
+
+
+@entry
+def check_softmax_leaves_input_unchanged(student, *, shape=(4, 6), dim=-1, scale=5.0, seed=0) -> Report:
+    """Property: the caller's logits hold the same values after the call (the weights are checked elsewhere)."""
+    arguments = make_softmax_arguments(shape, dim, scale=scale, seed=seed)
+    report = Report(f"softmax(input: {tuple(shape)} float32, dim={dim}), the input after the call")
+    where = f"{report.call} on cpu"
+    original = arguments["input"]
+    input = original.clone()
+    # copy=False: the student's code receives the very tensor that is inspected afterwards.
+    call_student(student, [input, dim], where=where, forbidden=SOFTMAX.forbidden, copy=False).result()
+    if not torch.equal(input, original):
+        changed = int((input != original).sum())
+        fail(where, problems=(f"{changed} of {input.numel()} elements of the input changed during the call.",),
+             mistake=SOFTMAX_MODIFIES_INPUT)
     report.devices.append("cpu")
     return report

@@ -62,8 +62,9 @@ def describe_difference(
         where = _index(torch.nonzero(nan_actual & ~nan_expected)[0])
         return (
             f"{what} has {count} NaN value(s) where the reference has numbers, "
-            f"the first at index {where}: look for a division by zero or the "
-            "square root of a negative number."
+            f"the first at index {where}: look for an operation that gives NaN: 0 / 0, the square root of a "
+            "negative number, or inf - inf (an infinity that reaches a subtraction, as in a softmax over "
+            "scores filled with +inf)."
         )
     if bool((nan_expected & ~nan_actual).any()):
         return f"{what} has numbers where the reference has NaN."

@@ -148,10 +148,33 @@ def run_on_simulated_cuda(function, args: list, where: str = "", forbidden=None)
     """Call ``function(*args)`` with every tensor argument moved to fake CUDA, refusing ``forbidden``.
 
     Autograd stays off: recording a graph for a CUDA tensor needs the CUDA
-    runtime, and a CPU-only build aborts the whole process without it.
+    runtime, and a CPU-only build aborts the whole process without it. A real tensor
+    that the code made before the call (in a module's ``__init__``, kept as an attribute)
+    stays on the CPU when the inputs move: the run is repeated with such tensors allowed,
+    and one that meets the cuda inputs is named.
     """
+    run = _simulate(function, args, where, forbidden, allow_outside=False)
+    if isinstance(run, BaseException) and _OUTSIDE in str(run):
+        run = _simulate(function, args, where, forbidden, allow_outside=True)
+        if isinstance(run, BaseException) and mixes_devices(run):
+            return SimulatedRun(problem=OUTSIDE_CPU_TENSOR + " (" + str(run).splitlines()[0] + ")")
+    return run if isinstance(run, SimulatedRun) else _verdict(run)
+
+
+# What FakeTensorMode says of a real tensor that meets fake ones: made outside the call.
+_OUTSIDE = "Please convert all Tensors to FakeTensors first"
+OUTSIDE_CPU_TENSOR = (
+    "it mixes devices: a tensor made before the call, on the CPU (in __init__ and kept as an attribute, or a "
+    "global), meets "
+    "the input's cuda tensors. Register it with self.register_buffer(name, tensor), so that module.to(device) "
+    "moves it, or create it in forward on the input's device (device=x.device)"
+)
+
+
+def _simulate(function, args, where, forbidden, allow_outside: bool):
+    """The run on fake CUDA tensors, or the exception it raised."""
     with without_dynamo():
-        mode = FakeTensorMode(allow_non_fake_inputs=False)
+        mode = FakeTensorMode(allow_non_fake_inputs=allow_outside)
         with mode:
             fake_args = [
                 torch.empty_strided(a.shape, a.stride(), dtype=a.dtype, device="cuda")
@@ -161,9 +184,7 @@ def run_on_simulated_cuda(function, args: list, where: str = "", forbidden=None)
             ]
         called = call_student(function, fake_args, where=where, copy=False, forbidden=forbidden,
                               within=(mode, _WithoutCudaKernels(), torch.no_grad()))
-    if called.error is None:
-        return SimulatedRun(result=called.value)
-    return _verdict(called.error)
+    return SimulatedRun(result=called.value) if called.error is None else called.error
 
 
 def warm_up() -> None:

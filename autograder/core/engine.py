@@ -15,13 +15,14 @@ from typing import Callable, Iterable, Mapping, NoReturn, Sequence
 import torch
 
 from .calling import Called, ForbiddenCall, call_student, describe_call, materialize
-from .compare import OUTPUT, compare, compare_outputs, describe_difference
+from .aspects import gradient_aspect, gradient_clue, gradient_problem, gradient_problems, gradients, result_aspects
+from .compare import OUTPUT, compare, compare_outputs
 from .devices import SIMULATED_CUDA, available_devices, exact_float32, mixes_devices, run_on_simulated_cuda
 from .failure import Failure
 from .hints import hint, output_hint
-from .mistakes import Mistake, Planted, diagnose
+from .diagnosis import diagnose
+from .mistakes import Mistake, Planted
 from .report import Report
-from .tolerances import tolerance_for
 
 
 def check_against_reference(
@@ -68,14 +69,14 @@ def check_against_reference(
             if problems:
                 fail_diagnosed(
                     where, actual, expected, problems=problems, planted=planted,
-                    run=lambda function: _run_reference(function, arguments, device, grad_wrt),
+                    run=lambda function: _run_reference(function, arguments, device, ()),
                     agree=lambda a, b: not _compare_results(a, b, operation, state, outputs),
+                    aspects=result_aspects(operation, state, outputs),
                     clue=lambda a, b: output_hint(a.value, b.value, outputs),
                 )
             if grad_wrt:
-                problems, clue = _compare_gradients(actual, expected, operation, grad_wrt, where, forbidden)
-                if problems:
-                    Failure(where + ", gradients", problems=tuple(problems), hint=clue).fail()
+                _checkgradients(actual, expected, operation, grad_wrt, where, forbidden, planted,
+                                 lambda function: _run_reference(function, arguments, device, grad_wrt))
             results_by_device[device] = actual
             report.devices.append(device)
         if "cuda" in results_by_device and "cpu" in results_by_device:
@@ -146,16 +147,24 @@ def fail_diagnosed(
     problems: Sequence[str] = (),
     summary: str | None = None,
     clue: Callable[[object, object], str | None] | None = hint,
+    aspects: Mapping[str, Callable[[object, object], bool]] | None = None,
 ) -> NoReturn:
-    """Fail a check whose result is wrong: name the planted mistake it matches, else give a clue.
+    """Fail a check whose result is wrong: name the planted mistakes that explain it, else give a clue.
 
-    ``run`` and ``agree`` are ``diagnose``'s: a planted function's result on the same
-    inputs, and whether two results agree as the check compares them. ``clue(actual,
-    expected)`` gives the generic hint when no mistake matches (None: no hint).
+    ``run``, ``agree`` and ``aspects`` are ``autograder.core.diagnosis.diagnose``'s: a
+    planted function's result on the same inputs, whether two results agree as the check
+    compares them, and how it compares each aspect. ``clue(actual, expected)`` gives the
+    generic hint when no mistake explains the whole result (None: no hint); it is left out
+    when the mistakes named explain every wrong aspect.
     """
-    mistake = diagnose(actual, expected, planted, run, agree)
-    Failure(where, summary=summary, problems=tuple(problems), mistake=_words(mistake),
-            hint=None if mistake or clue is None else clue(actual, expected)).fail()
+    found = diagnose(actual, expected, planted, run, agree, aspects)
+    explained = found and (not found.by_aspect or _every_wrong_aspect_explained(actual, expected, aspects, found))
+    Failure(where, summary=summary, problems=tuple(problems), mistake=found.words or None,
+            hint=None if explained or clue is None else clue(actual, expected)).fail()
+
+
+def _every_wrong_aspect_explained(actual, expected, aspects, found) -> bool:
+    return all(name in found.by_aspect or same(actual, expected) for name, same in aspects.items())
 
 
 def fail_naming(where: str, summary: str, actual, expected, planted: Iterable[Planted], arguments: dict,
@@ -189,9 +198,8 @@ def _to_cpu(result: Called) -> Called:
 
 
 def _compare_results(actual: Called, expected: Called, operation, state, outputs=None) -> list[str]:
+    """Every aspect that differs, each in a sentence: the output (each part of a tuple), then each state tensor."""
     problems = compare_outputs(actual.value, expected.value, operation, outputs)
-    if problems:
-        return problems
     for key in state:
         problem = compare(f"{key} after the call", actual.arguments[key], expected.arguments[key], operation)
         if problem:
@@ -199,39 +207,31 @@ def _compare_results(actual: Called, expected: Called, operation, state, outputs
     return problems
 
 
-def _compare_gradients(actual: Called, expected: Called, operation, grad_wrt, where, forbidden=None):
-    """The problems with the student's gradients, and a clue for the first wrong one."""
+def _checkgradients(actual: Called, expected: Called, operation, grad_wrt, where, forbidden, planted, run):
+    """Fail if the student's gradients differ, naming the planted mistakes behind each wrong one."""
     if not (isinstance(actual.value, torch.Tensor) and actual.value.requires_grad):
-        return [
+        Failure(where + ", gradients", problems=(
             f"{OUTPUT} carries no gradient: it must be computed from the inputs with "
-            "differentiable torch operations (no .detach(), .data, torch.no_grad() or NumPy)."
-        ], None
+            "differentiable torch operations (no .detach(), .data, torch.no_grad() or NumPy).",)).fail()
     generator = torch.Generator().manual_seed(0)
     grad_output = torch.randn(expected.value.shape, generator=generator, dtype=expected.value.dtype)
     grad_output = grad_output.to(expected.value.device)
-    wanted = torch.autograd.grad(expected.value, [expected.arguments[k] for k in grad_wrt], grad_output)
+    wanted = gradients(expected, grad_wrt, grad_output)
     # The backward pass runs the student's code too (a custom autograd.Function's backward).
-    got = call_student(
-        lambda: torch.autograd.grad(
-            actual.value, [actual.arguments[k] for k in grad_wrt], grad_output, allow_unused=True
-        ),
-        (), where=where + ", backward", forbidden=forbidden, copy=False,
-    ).result()
-    problems, clue = [], None
-    for key, g, w in zip(grad_wrt, got, wanted):
-        what = f"the gradient with respect to {key}"
-        if g is None:
-            problems.append(f"{what} is missing: the output does not depend on {key}.")
-            continue
-        problem = describe_difference(what, g, w, tolerance_for(f"{operation}.grad", w.dtype))
-        if problem:
-            problems.append(problem)
-            clue = clue or _gradient_clue(hint(g, w), key)
-    return problems, clue
-
-
-def _gradient_clue(clue: str | None, key: str) -> str | None:
-    return clue.replace("the output", f"the gradient with respect to {key}", 1) if clue else None
+    got = call_student(lambda: gradients(actual, grad_wrt, grad_output), (), where=where + ", backward",
+                       forbidden=forbidden, copy=False).result()
+    problems = gradient_problems(got, wanted, grad_wrt, operation)
+    if not problems:
+        return
+    aspects = {f"the gradient with respect to {key}": gradient_aspect(i, key, operation)
+               for i, key in enumerate(grad_wrt)}
+    fail_diagnosed(
+        where + ", gradients", got, wanted, problems=problems, planted=planted,
+        run=lambda function: gradients(run(function), grad_wrt, grad_output),
+        agree=lambda a, b: not gradient_problems(a, b, grad_wrt, operation), aspects=aspects,
+        clue=lambda a, b: next((gradient_clue(hint(g, w), key) for key, g, w in zip(grad_wrt, a, b)
+                                if g is not None and gradient_problem(key, g, w, operation)), None),
+    )
 
 
 # --- the simulated GPU ------------------------------------------------------------------

@@ -16,7 +16,7 @@ does not have) and the ``keywords`` that ``forward`` takes by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Mapping
 
@@ -159,8 +159,7 @@ class ModuleSpec:
                 return self.runner(module.eval() if evaluation else module, part)(*values)
             return run
 
-        return tuple(replace(p, function=forward(p.function)) for p in self.planted
-                     if only is None or p.mistake in only)
+        return tuple(p.wrapped(forward) for p in self.planted if only is None or p.mistake in only)
 
     # --- checking ---------------------------------------------------------------------------
 

@@ -33,8 +33,9 @@ from ..core import integrity
 from .exact import (check_dropout_eval, check_dropout_gradient, check_dropout_inplace, check_dropout_p_zero_and_one,
                     check_dropout_rejects_p, check_dropout_scale, check_dropout_seed)
 from .planted import (ACTIVE_IN_EVAL, CPU_MASK, DETACHED, FIXED_MASK, KEEP_WITH_P, MISTAKES, MODIFIES_INPUT,
-                      NAN_WHEN_P_IS_ONE, NO_RESCALE, NORMAL_MASK, NOT_IN_PLACE, NOT_SEEDED, NOT_VALIDATED, ROW_MASK,
-                      SCALE_BY_KEEP, SCALE_BY_P, SCALED_IN_EVAL, SHARED_MASK, VALIDATED_ONLY_IN_TRAINING)
+                      NAN_WHEN_P_IS_ONE, NO_RESCALE, NORMAL_KEEP_MASK, NORMAL_MASK, NOT_IN_PLACE, NOT_SEEDED,
+                      NOT_VALIDATED, ROW_MASK, SCALE_BY_KEEP, SCALE_BY_P, SCALED_IN_EVAL, SHARED_MASK,
+                      VALIDATED_ONLY_IN_TRAINING, ZEROES_INPUT_AT_ONE)
 from .spec import DROPOUT, make_input
 from .statistics import check_dropout_fraction, check_dropout_mean
 
@@ -43,8 +44,9 @@ SPECS = (DROPOUT,)
 
 __all__ = [
     "ACTIVE_IN_EVAL", "CPU_MASK", "DETACHED", "DROPOUT", "FIXED_MASK", "KEEP_WITH_P", "MISTAKES",
-    "MODIFIES_INPUT", "NAN_WHEN_P_IS_ONE", "NORMAL_MASK", "NOT_IN_PLACE", "NOT_SEEDED", "NOT_VALIDATED", "NO_RESCALE",
-    "ROW_MASK", "SCALED_IN_EVAL", "SCALE_BY_KEEP", "SCALE_BY_P", "SHARED_MASK", "SPECS", "VALIDATED_ONLY_IN_TRAINING",
+    "MODIFIES_INPUT", "NAN_WHEN_P_IS_ONE", "NORMAL_KEEP_MASK", "NORMAL_MASK", "NOT_IN_PLACE", "NOT_SEEDED",
+    "NOT_VALIDATED", "NO_RESCALE", "ROW_MASK", "SCALED_IN_EVAL", "SCALE_BY_KEEP", "SCALE_BY_P", "SHARED_MASK", "SPECS",
+    "VALIDATED_ONLY_IN_TRAINING", "ZEROES_INPUT_AT_ONE",
     "check_dropout_eval", "check_dropout_fraction", "check_dropout_gradient", "check_dropout_inplace",
     "check_dropout_mean", "check_dropout_p_zero_and_one", "check_dropout_rejects_p", "check_dropout_scale",
     "check_dropout_seed", "make_input",

@@ -16,7 +16,7 @@ from ..core.tolerances import tolerance_for
 from ._common import (call, describe, fresh, on_each_device, require_output_type, require_probability,
                       seeded_student)
 from .planted import (DETACHED, FIXED_MASK, MODIFIES_INPUT, NAN_WHEN_P_IS_ONE, NOT_IN_PLACE, NOT_SEEDED,
-                      NOT_VALIDATED, VALIDATED_ONLY_IN_TRAINING)
+                      NOT_VALIDATED, VALIDATED_ONLY_IN_TRAINING, ZEROES_INPUT_AT_ONE)
 from .properties import IDENTITY_IN_EVALUATION, eval_effect_of, require_kept_scaled
 from .spec import DROPOUT, make_input
 
@@ -77,7 +77,10 @@ def check_dropout_eval(student, *, shape=(64, 50), p=0.5, dtype=torch.float32, s
 
 @entry
 def check_dropout_p_zero_and_one(student, *, shape=(16, 8), dtype=torch.float32, seed=0, devices=None) -> Report:
-    """Check the extremes in training mode: p = 0 keeps everything, p = 1 drops everything (no NaN)."""
+    """Check the extremes in training mode: p = 0 keeps everything, p = 1 drops everything (no NaN).
+
+    Both leave the input unchanged (inplace=False).
+    """
     input = make_input(shape, dtype=dtype, seed=seed)
     report = Report(describe(shape, dtype, "p=0.0 and p=1.0", True))
 
@@ -92,6 +95,9 @@ def check_dropout_p_zero_and_one(student, *, shape=(16, 8), dtype=torch.float32,
         where = f"{describe(shape, dtype, 1.0, True)} on {device}"
         output = call(student, where, x, 1.0, True)
         require_output_type(where, output, x)
+        if not torch.equal(x, fresh(input, device)):
+            fail(where, problems=(f"{int((x != fresh(input, device)).sum())} of {x.numel()} elements of the input "
+                                  "changed, with inplace=False.",), mistake=ZEROES_INPUT_AT_ONE)
         if torch.isnan(output).any():
             fail(where, problems=(f"{int(torch.isnan(output).sum())} of {x.numel()} elements are NaN.",),
                  mistake=NAN_WHEN_P_IS_ONE)

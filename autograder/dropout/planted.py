@@ -23,6 +23,7 @@ MASKS = (
     "uniform",  # torch.rand_like(input) >= p
     "keep_with_p",  # torch.rand_like(input) < p
     "normal",  # torch.randn_like(input) >= p
+    "normal_keep",  # torch.randn_like(input) < 1 - p: a keep probability compared with normal numbers
     "cpu",  # uniform numbers drawn on the CPU
     "fixed",  # a generator seeded inside the function
     "numpy",  # NumPy's generator, which torch.manual_seed does not seed
@@ -36,6 +37,7 @@ RESULTS = (
     "detached",  # cut off from autograd
     "into_input",  # the input is modified even with inplace=False (a copy is returned)
     "new",  # a new tensor even with inplace=True
+    "zeroed_at_one",  # p = 1 in training handled by input.zero_(), whatever inplace says
 )
 
 
@@ -52,8 +54,13 @@ def _dropout(input, p=0.5, training=True, inplace=False, *, validation="always",
         return input * (1 - p)
     if not training and evaluation == "identity":
         return input
+    if result == "zeroed_at_one" and p == 1:
+        return input.zero_()
     uniform = _draw(input, mask)
-    keep = uniform < p if mask == "keep_with_p" else uniform >= p
+    if mask == "normal_keep":
+        keep = uniform < 1 - p
+    else:
+        keep = uniform < p if mask == "keep_with_p" else uniform >= p
     if scale == "none":
         factor = 1.0
     elif scale == "keep":
@@ -86,7 +93,7 @@ def _draw(input, mask: str) -> torch.Tensor:
         return torch.rand(per_row, device=input.device, dtype=input.dtype).expand(input.shape)
     if mask == "cpu":
         return torch.rand(input.shape, dtype=input.dtype)
-    if mask == "normal":
+    if mask in ("normal", "normal_keep"):
         return torch.randn_like(input)
     return torch.rand_like(input)
 
@@ -125,6 +132,18 @@ NORMAL_MASK = Mistake(
     "dropout.normal_mask",
     "the mask is drawn from a normal distribution (torch.randn_like), so the dropped fraction is not p. Draw "
     "uniform numbers in [0, 1): keep an element where torch.rand_like(input) >= p.",
+)
+NORMAL_KEEP_MASK = Mistake(
+    "dropout.normal_keep_mask",
+    "the mask is drawn from a normal distribution and compared with the keep probability "
+    "(torch.randn_like(input) < 1 - p), so the kept fraction is P(Z < 1 - p), not 1 - p. Draw uniform numbers "
+    "in [0, 1): keep an element where torch.rand_like(input) >= p (equivalently, < 1 - p).",
+)
+ZEROES_INPUT_AT_ONE = Mistake(
+    "dropout.zeroes_input_at_one",
+    "with p = 1 the input itself is set to 0 (input.zero_(), input.mul_(0) or input[:] = 0) although "
+    "inplace=False, so the caller's tensor is lost. Return a new tensor of zeros: torch.zeros_like(input), or "
+    "input * 0.",
 )
 CPU_MASK = Mistake(
     "dropout.cpu_mask",
@@ -194,8 +213,11 @@ MISTAKES = (
           evaluation="scaled"),
     plant(_dropout, KEEP_WITH_P, FRACTION, MEAN, mask="keep_with_p"),
     plant(_dropout, NORMAL_MASK, FRACTION, mask="normal"),
+    # At p = 0.2 the kept fraction P(Z < 0.8) = 0.79 is too near 0.8 to tell; at p = 0.5 it is 0.69.
+    plant(_dropout, NORMAL_KEEP_MASK, catch("check_dropout_fraction", p=0.5), MEAN, mask="normal_keep"),
     plant(_dropout, CPU_MASK, SCALE, mask="cpu"),
     plant(_dropout, NAN_WHEN_P_IS_ONE, catch("check_dropout_p_zero_and_one"), scale="nan_at_one"),
+    plant(_dropout, ZEROES_INPUT_AT_ONE, catch("check_dropout_p_zero_and_one"), result="zeroed_at_one"),
     plant(_dropout, NOT_VALIDATED, catch("check_dropout_rejects_p", 1.5), validation="never"),
     plant(_dropout, VALIDATED_ONLY_IN_TRAINING, catch("check_dropout_rejects_p", 1.5, training=False),
           validation="in_training"),
@@ -207,6 +229,12 @@ MISTAKES = (
     plant(_dropout, MODIFIES_INPUT, SCALE, result="into_input"),
     plant(_dropout, NOT_IN_PLACE, catch("check_dropout_inplace", p=0.3), result="new"),
 )
+
+# Dropout's mistakes are named one at a time, never in pairs. Each check judges one property and stops at
+# the first that fails (the device, p = 1, the seed, what the call returns, evaluation mode, validation), so
+# a mistake of another property stays hidden; and the statistics are single numbers, which a pair cannot be
+# told apart by: the mean of unscaled kept values under a normal keep mask is that of dividing by p.
+MISTAKES = tuple(p.excluding(*(q.mistake.id for q in MISTAKES)) for p in MISTAKES)
 
 
 def candidates(*mistakes: Mistake) -> tuple:

@@ -17,7 +17,7 @@ from ..core.failure import fail
 from ..core.spec import Property
 from ..core.tolerances import tolerance_for
 from ._common import seeded
-from .planted import (ACTIVE_IN_EVAL, KEEP_WITH_P, NAN_WHEN_P_IS_ONE, NO_RESCALE, NORMAL_MASK, SCALE_BY_KEEP,
+from .planted import (ACTIVE_IN_EVAL, KEEP_WITH_P, NAN_WHEN_P_IS_ONE, NO_RESCALE, NORMAL_KEEP_MASK, NORMAL_MASK, SCALE_BY_KEEP,
                       SCALE_BY_P, SCALED_IN_EVAL, candidates)
 from .spec import DROPOUT
 
@@ -35,7 +35,7 @@ def dropped_fraction(p: float, n: int) -> Property:
         holds=lambda fraction: not abs(fraction - p) > bound,
         describe=lambda fraction: (f"{fraction:.2%} of the {n} elements were dropped; expected p = {p:.0%} ± "
                                    f"{bound:.2%} ({SIGMAS:g} standard deviations of the dropped fraction)."),
-        candidates=candidates(KEEP_WITH_P, NORMAL_MASK),
+        candidates=candidates(KEEP_WITH_P, NORMAL_MASK, NORMAL_KEEP_MASK),
         expected=p,
         margin=bound,
         # Two fractions drawn with other masks agree within twice the widest bound (a fraction of 1/2).
@@ -59,7 +59,7 @@ def preserved_mean(input: torch.Tensor, p: float) -> Property:
         holds=lambda mean: not abs(mean - target) > SIGMAS * sd,
         describe=lambda mean: (f"the mean of the output is {mean:.5g}; the mean of the input is {target:.5g}, and "
                                f"dropout must preserve it within {SIGMAS * sd:.2g} ({SIGMAS:g} standard deviations)."),
-        candidates=candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P, KEEP_WITH_P, NORMAL_MASK),
+        candidates=candidates(NO_RESCALE, SCALE_BY_KEEP, SCALE_BY_P, KEEP_WITH_P, NORMAL_MASK, NORMAL_KEEP_MASK),
         expected=target,
         margin=SIGMAS * sd,
         # Two means drawn with other masks: twice the bound, widened as a mistake scales the output.

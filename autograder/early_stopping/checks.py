@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..core.engine import check_raises, fail_diagnosed
+from ..core.diagnosis import diagnose
+from ..core.engine import check_raises
 from ..core.failure import fail
 from ..core.report import Report, entry
 from .mistakes import BAD_MODE, SHARED_STATE
@@ -102,19 +103,19 @@ def check_early_stopping(student, metrics, *, restore=False, **options) -> Repor
 
 
 def _fail_diagnosed(where, problems, student, actual: Trace, expected: Trace, metrics, options, restore):
-    if restore and actual.shares_memory:
-        # Seen directly in the student's object: no need to compare behaviours.
-        fail(where, problems=problems, mistake=SHARED_STATE)
     # A class's result is what a caller sees on the failing curve and on every probe.
     def on_probes(cls):
         return tuple(key_of(cls, m, o, restore) for m, o in SPEC.probes)
 
-    fail_diagnosed(
-        where, (actual.key(),) + on_probes(student), (expected.key(),) + on_probes(SPEC.reference),
-        problems=problems, planted=SPEC.planted, clue=None,
+    found = diagnose(
+        (actual.key(),) + on_probes(student), (expected.key(),) + on_probes(SPEC.reference), SPEC.planted,
         run=lambda cls: (key_of(cls, metrics, options, restore),) + on_probes(cls),
         agree=lambda a, b: all(x is not None and x == y for x, y in zip(a, b)),
     )
+    if restore and actual.shares_memory and SHARED_STATE not in found.mistakes:
+        # Seen directly in the student's object, whatever else the behaviours say.
+        fail(where, problems=problems, mistake=SHARED_STATE)
+    fail(where, problems=problems, mistake=found.mistakes or None)
 
 
 @entry

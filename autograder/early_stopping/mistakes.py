@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import math
 
-from ..core.mistakes import Catch, Mistake, catch, plant
+from ..core.mistakes import Catch, Convention, Mistake, catch, plant
 from .reference import EarlyStopping
 
 # --- its mistakes ---
 
-STOPS_EARLY = Mistake(
+# Keras' EarlyStopping and Lightning's stop when the count reaches patience; the exercise stops when it
+# exceeds it, as PyTorch's ReduceLROnPlateau acts. Both are fair readings of "patience": the docstring of
+# the notebook says which one the exercise uses, and so does this message.
+STOPS_EARLY = Convention(
     "early_stopping.stops_early",
-    "training stops one step too early: the count of steps without improvement must exceed patience "
-    "(count > patience), not reach it. patience=2 tolerates 2 such steps and stops at the 3rd.",
+    "training stops when the count of steps without improvement reaches patience (count >= patience), so "
+    "patience=2 stops at the 2nd such step. This exercise counts patience as PyTorch's ReduceLROnPlateau "
+    "does: patience=2 tolerates 2 steps without improvement and stops at the 3rd, when the count exceeds "
+    "patience (count > patience).",
+    library="Keras and Lightning",
 )
 STOPS_LATE = Mistake(
     "early_stopping.stops_late",
@@ -52,6 +58,17 @@ NAN_SKIPPED = Mistake(
     "early_stopping.nan_skipped",
     "a NaN metric is skipped. NaN is a step without improvement: it adds 1 to the count, like any other step "
     "that does not improve.",
+)
+# The class of the widely copied early-stopping-pytorch repository: `score < best_score + delta` counts a
+# step without improvement, and anything else (a tie, a NaN) improves.
+COPIED_CLASS = Convention(
+    "early_stopping.copied_class",
+    "a step counts as without improvement only when `score < best_score + delta`, and every other step "
+    "improves: a metric equal to the best improves, and so does NaN (every comparison with NaN is False), "
+    "which then becomes the best score, so that nothing after it can fail to improve. This exercise "
+    "improves only on a metric strictly better than best_score by more than min_delta, and never on NaN: "
+    "test `metric < best_score - min_delta` in mode \"min\".",
+    library="early-stopping-pytorch",
 )
 COMPARED_WITH_PREVIOUS = Mistake(
     "early_stopping.compared_with_previous",
@@ -104,8 +121,11 @@ MISTAKES = (
     plant(EarlyStopping, MIN_DELTA_SIGN, on(MIN_DELTA), compare="min_delta_flipped"),
     plant(EarlyStopping, MODE_IGNORED, on(MAX_MODE), modes="ignored"),
     plant(EarlyStopping, NAN_IMPROVES, on(NANS), nan="improves"),
-    plant(EarlyStopping, NAN_IMPROVES, on(NANS), nan="first_best"),
+    # Compared with the previous metric, a first NaN taken as the best is forgotten at the next step: on the
+    # curves the two undo each other, and the pair cannot be told from a correct class.
+    plant(EarlyStopping, NAN_IMPROVES, on(NANS), nan="first_best").excluding("early_stopping.compared_with_previous"),
     plant(EarlyStopping, NAN_SKIPPED, on(NANS), nan="skipped"),
+    plant(EarlyStopping, COPIED_CLASS, on(TIES), on(NANS), compare="ties", nan="improves"),
     plant(EarlyStopping, COMPARED_WITH_PREVIOUS, on(PATIENCE_2), compare="previous"),
     plant(EarlyStopping, BEST_STARTS_AT_ZERO, on(PATIENCE_2), best="zero_first"),
     plant(EarlyStopping, EPOCHS_FROM_ONE, on(PATIENCE_2), best="epochs_from_one"),

@@ -13,7 +13,7 @@ from ..core.mistakes import Mistake, catch, plant
 from ..core.report import Report, entry
 from ._checks import check_fit, check_inverse, check_rejects_bad_input, check_round_trip, check_transform
 from ._common import (
-    CONSTANT, LEAKAGE, NO_PARENTHESES, NOT_VALIDATED, PER_ROW, SPLIT, WHOLE_ARRAY, Scaling, ScalingFunction, _fit,
+    CONSTANT, FLOAT32, FLOAT32_KEPT, LEAKAGE, NO_PARENTHESES, NOT_VALIDATED, PER_ROW, SPLIT, WHOLE_ARRAY, Scaling, ScalingFunction, _fit,
     _inverse, _transform, inverse_mistakes,
 )
 
@@ -45,6 +45,12 @@ ZERO_RANGE_IN_INVERSE = Mistake(
     "the inverse multiplies by a zero data_range, so a constant column loses the values of new data. Replace "
     "0 by 1, as the transform does, so that the inverse undoes the transform exactly.",
 )
+RANGE_PLUS_EPSILON = Mistake(
+    "feature_scaling.range_plus_epsilon",
+    "a zero range is guarded by adding a small constant to every range (data_range + 1e-7): a constant "
+    "column's new data is then divided by 1e-7, and every other column by a slightly wrong range. Replace "
+    "only a zero range by 1, as scikit-learn does: np.where(data_range == 0, 1.0, data_range).",
+)
 FORMULA = "X_scaled * data_range + data_min"
 
 # --- the spec ---
@@ -54,8 +60,14 @@ MIN_MAX = Scaling(
         plant(_fit, PER_ROW, catch("check_fit_min_max", shape=(8, 3)), axis=1),
         plant(_fit, WHOLE_ARRAY, catch("check_fit_min_max", shape=(8, 3)), axis=None),
         plant(_fit, RANGE_IS_MAX, catch("check_fit_min_max", shape=(8, 3)), spread="maximum"),
-        plant(_fit, RANGE_ONE_IN_FIT, catch("check_fit_min_max", **CONSTANT), zero_spread="one"),
+        # Statistics over the wrong axes have no zero range to replace: the two never show together.
+        plant(_fit, RANGE_ONE_IN_FIT, catch("check_fit_min_max", **CONSTANT), zero_spread="one").excluding(
+            WHOLE_ARRAY.id),
         plant(_fit, NOT_VALIDATED, catch("check_min_max_rejects_bad_input", _transform, _inverse), validated=False),
+        plant(_fit, WHOLE_ARRAY, catch("check_fit_min_max", shape=(8, 3)), axis="broadcast"),
+        # Statistics of the wrong shape hide their dtype.
+        plant(_fit, FLOAT32_KEPT(what="data_min and data_range are"), catch("check_fit_min_max", **FLOAT32),
+              dtype="input").excluding(WHOLE_ARRAY.id),
     )),
     transform=ScalingFunction("min_max_transform", planted=(
         plant(_transform, LEAKAGE, catch("check_min_max_transform", **SPLIT), statistics="refitted"),
@@ -63,6 +75,9 @@ MIN_MAX = Scaling(
         plant(_transform, DIVIDES_BY_MAXIMUM, catch("check_min_max_transform", **SPLIT), divisor="maximum"),
         plant(_transform, NO_PARENTHESES(shift="data_min", spread="data_range", formula="(X - data_min) / data_range"),
               catch("check_min_max_transform", **SPLIT), formula="divides_shift"),
+        plant(_transform, RANGE_PLUS_EPSILON, catch("check_min_max_transform", **CONSTANT), zero_spread="epsilon"),
+        plant(_transform, FLOAT32_KEPT(what="the scaled data is"),
+              catch("check_min_max_transform", **dict(FLOAT32, seed=41)), dtype="input"),
     )),
     inverse=ScalingFunction("min_max_inverse", planted=(
         *inverse_mistakes("check_min_max_inverse", "data_range", FORMULA),

@@ -14,7 +14,7 @@ from ..core.mistakes import UNBIASED_VARIANCE, Mistake, catch, plant
 from ..core.report import Report, entry
 from ._checks import check_fit, check_inverse, check_rejects_bad_input, check_round_trip, check_transform
 from ._common import (
-    CONSTANT, LEAKAGE, NO_PARENTHESES, NOT_VALIDATED, PER_ROW, SPLIT, WHOLE_ARRAY, Scaling, ScalingFunction, _fit,
+    CONSTANT, FLOAT32, FLOAT32_KEPT, LEAKAGE, NO_PARENTHESES, NOT_VALIDATED, PER_ROW, SPLIT, WHOLE_ARRAY, Scaling, ScalingFunction, _fit,
     _inverse, _transform, inverse_mistakes,
 )
 
@@ -65,17 +65,25 @@ STANDARD = Scaling(
         plant(_fit_standard, WHOLE_ARRAY, FITTED, axis=None),
         plant(_fit_standard, SAMPLE_STD, FITTED, variance="unbiased"),
         plant(_fit_standard, SCALE_IS_VARIANCE, FITTED, spread="variance"),
-        plant(_fit_standard, ZERO_SCALE, catch("check_fit_standard", **CONSTANT), zero_spread="kept"),
+        # Statistics over the wrong axes have no zero scale to replace: the two never show together.
+        plant(_fit_standard, ZERO_SCALE, catch("check_fit_standard", **CONSTANT), zero_spread="kept").excluding(
+            WHOLE_ARRAY.id),
         plant(_fit_standard, NAIVE_VARIANCE, catch("check_fit_standard", shape=(200, 4), loc=1e8, seed=62),
               variance="naive"),
         plant(_fit_standard, NOT_VALIDATED,
               catch("check_standard_rejects_bad_input", _standard_transform, _inverse), validated=False),
+        plant(_fit_standard, WHOLE_ARRAY, FITTED, axis="broadcast"),
+        # Statistics of the wrong shape hide their dtype.
+        plant(_fit_standard, FLOAT32_KEPT(what="mean and scale are"), catch("check_fit_standard", **FLOAT32),
+              dtype="input").excluding(WHOLE_ARRAY.id),
     )),
     transform=ScalingFunction("standard_transform", planted=(
         plant(_standard_transform, LEAKAGE, TRANSFORMED, statistics="refitted"),
         plant(_standard_transform, NO_PARENTHESES(shift="mean", spread="scale", formula="(X - mean) / scale"),
               TRANSFORMED, formula="divides_shift"),
         plant(_standard_transform, MULTIPLIES_BY_SCALE, TRANSFORMED, formula="multiplies"),
+        plant(_standard_transform, FLOAT32_KEPT(what="the standardized data is"),
+              catch("check_standard_transform", **dict(FLOAT32, seed=43)), dtype="input"),
     )),
     inverse=ScalingFunction("standard_inverse", planted=inverse_mistakes("check_standard_inverse", "scale", FORMULA)),
     statistics=("mean", "scale"),

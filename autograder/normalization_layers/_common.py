@@ -13,7 +13,7 @@ from torch import nn
 
 from ..core.calling import aten
 from ..core.forbidden import Forbidden
-from ..core.mistakes import EPS_OUTSIDE_SQRT, NO_EPS, NO_SQRT, UNBIASED_VARIANCE, Mistake, Planted, plant
+from ..core.mistakes import EPS_OUTSIDE_SQRT, NO_EPS, NO_SQRT, UNBIASED_VARIANCE, Convention, Mistake, Planted, plant
 
 # Any of these would do the work of the exercise (group normalization, for
 # instance, is a layer normalization of the reshaped input), so none is allowed
@@ -74,12 +74,10 @@ def standardize(x, dims, eps, *, statistic="variance", numerator="x - mean", den
     """``numerator / denominator`` over ``dims``: by default ``(x - mean) / sqrt(var + eps)``.
 
     ``numerator`` is ``"x - mean"`` or ``"x"``; ``denominator`` a key of ``_DENOMINATORS``, whose
-    ``s`` is ``statistic`` (a key of ``_STATISTICS``), or ``"std + eps"`` (``x.std(dim) + eps``).
-    Without ``keepdim`` the statistics broadcast along the last axes.
+    ``s`` is ``statistic`` (a key of ``_STATISTICS``). Without ``keepdim`` the statistics
+    broadcast along the last axes.
     """
     top = x - x.mean(dim=dims, keepdim=keepdim) if numerator == "x - mean" else x
-    if denominator == "std + eps":  # torch.std: the root of the unbiased variance, eps outside it
-        return top / (x.std(dim=dims, keepdim=keepdim) + eps)
     return top / _DENOMINATORS[denominator](_STATISTICS[statistic](x, dims, keepdim), eps)
 
 
@@ -88,7 +86,10 @@ def as_shape(normalized_shape) -> tuple[int, ...]:
     return (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
 
 
-def apply_affine(out, weight, bias, shape):
+def apply_affine(out, weight, bias, shape, ignored=False):
+    """``weight * out + bias``, each where given; ``ignored`` plants the mistake of leaving both out."""
+    if ignored:
+        return out
     if weight is not None:
         out = out * weight.reshape(shape)
     if bias is not None:
@@ -106,10 +107,18 @@ NOT_CENTRED = Mistake(
     "the mean is not subtracted: the output is x / sqrt(var + eps). Subtract the mean first: "
     "(x - mean) / sqrt(var + eps).",
 )
-STD_PLUS_EPS = Mistake(
+# (x - mean) / (x.std(-1) + eps), the LayerNorm of the Annotated Transformer and its many copies, is two
+# mistakes at once: planted as both switches, it is named with each of them, then as this convention.
+STD_PLUS_EPS = Convention(
     "normalization_layers.std_plus_eps",
-    "the input is divided by x.std(dim) + eps. torch.std is the unbiased standard deviation (divided by "
-    "n - 1), and eps belongs inside the square root: (x - mean) / sqrt(x.var(dim, unbiased=False) + eps).",
+    "the input is divided by x.std(dim) + eps, as in the Annotated Transformer's LayerNorm. This exercise "
+    "follows PyTorch: (x - mean) / sqrt(x.var(dim, unbiased=False) + eps).",
+    library="the Annotated Transformer",
+)
+AFFINE_IGNORED = Mistake(
+    "normalization_layers.affine_ignored",
+    "weight and bias are ignored: the output is the normalized input alone. Scale and shift it: "
+    "weight * x_hat + bias (for RMSNorm, weight * x_hat).",
 )
 DROPPED_KEEPDIM = Mistake(
     "normalization_layers.dropped_keepdim",
@@ -132,5 +141,6 @@ def standardization_mistakes(function, operation, eps_catch, *catches) -> tuple[
         plant(function, NO_SQRT, *catches, denominator="s + eps"),
         plant(function, NO_EPS, eps_catch, denominator="sqrt(s)"),
         plant(function, NOT_CENTRED, *catches, numerator="x"),
-        plant(function, STD_PLUS_EPS, *catches, denominator="std + eps"),
+        plant(function, STD_PLUS_EPS, eps_catch, statistic="unbiased_variance", denominator="sqrt(s) + eps"),
+        plant(function, AFFINE_IGNORED, *catches, ignore_affine=True),
     )

@@ -13,12 +13,14 @@ from ._common import AFFINE, FORBIDDEN, apply_affine, cast, standardization_mist
 # --- the planted implementation ---
 
 
-def _group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, groups="contiguous", **switch):
+def _group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, groups="contiguous", ignore_affine=False,
+                **switch):
     """Group normalization with the channels grouped as ``groups`` says; ``switch`` goes to ``standardize``.
 
     ``groups``: ``"contiguous"`` (right), ``"interleaved"`` (channel c in group c % G),
-    ``"per_channel"``, ``"all_channels"``, ``"with_batch"`` (the batch axis reduced too)
-    or ``"per_position"`` (each position of a group on its own).
+    ``"per_channel"``, ``"all_channels"``, ``"with_batch"`` (the batch axis reduced too),
+    ``"per_position"`` (each position of a group on its own) or ``"swapped"`` (C // G groups
+    of G channels: the group count and the group size swapped).
     """
     n, c = input.shape[:2]
     per_channel = [1, -1] + [1] * (input.dim() - 2)
@@ -26,12 +28,12 @@ def _group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, groups="
         # Channel c in group c % G: the group axis comes second in the split.
         x = input.reshape(n, c // num_groups, num_groups, *input.shape[2:]).transpose(1, 2)
         out = standardize(x, tuple(range(2, x.dim())), eps, **switch).transpose(1, 2).reshape(input.shape)
-        return apply_affine(out, weight, bias, per_channel)
-    g = {"per_channel": c, "all_channels": 1}.get(groups, num_groups)
+        return apply_affine(out, weight, bias, per_channel, ignored=ignore_affine)
+    g = {"per_channel": c, "all_channels": 1, "swapped": c // num_groups}.get(groups, num_groups)
     x = input.reshape(n, g, c // g, *input.shape[2:])
     dims = {"with_batch": (0,) + tuple(range(2, x.dim())), "per_position": (2,)}.get(groups, tuple(range(2, x.dim())))
     out = standardize(x, dims, eps, **switch).reshape(input.shape)
-    return apply_affine(out, weight, bias, per_channel)
+    return apply_affine(out, weight, bias, per_channel, ignored=ignore_affine)
 
 
 def make_group_norm_arguments(
@@ -55,6 +57,10 @@ def make_group_norm_arguments(
 
 # --- its mistakes ---
 
+GROUPS_SWAPPED = Mistake(
+    "normalization_layers.groups_swapped",
+    "the group count and the group size are swapped: the channels are split into C // num_groups groups of "
+    "num_groups channels. Make num_groups groups of C // num_groups channels: input.reshape(N, G, C // G, ...).")
 INTERLEAVED_GROUPS = Mistake(
     "normalization_layers.interleaved_groups",
     "the groups are made of interleaved channels (channel c in group c % num_groups). "
@@ -82,6 +88,7 @@ PLANTED = (
         rule="Take them over the channels of the group and all their positions together: every axis of "
              "input.reshape(N, G, -1) after the group axis."),
         _GROUPS, groups="per_position"),
+    plant(_group_norm, GROUPS_SWAPPED, _GROUPS, groups="swapped"),
 ) + standardization_mistakes(
     _group_norm, "Group normalization",
     catch("check_group_norm", shape=(4, 6, 2), num_groups=3, eps=0.5, scale=0.3, seed=8), _GROUPS,

@@ -16,7 +16,7 @@ from ._common import AFFINE, FORBIDDEN, apply_affine, cast, standardization_mist
 
 def _instance_norm(
     input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
-    momentum=0.1, eps=1e-5, *, axes="positions", running="right", **switch,
+    momentum=0.1, eps=1e-5, *, axes="positions", running="right", ignore_affine=False, **switch,
 ):
     """Instance normalization over ``axes``, with the running statistics handled as ``running`` says.
 
@@ -45,7 +45,7 @@ def _instance_norm(
                 var = input.var(dim=spatial).mean(dim=0)
             running_mean.mul_(1 - new).add_(new * mean)
             running_var.mul_(1 - new).add_(new * var)
-    return apply_affine(out, weight, bias, per_channel)
+    return apply_affine(out, weight, bias, per_channel, ignored=ignore_affine)
 
 
 def make_instance_norm_arguments(

@@ -23,11 +23,12 @@ _AXES = {
 }
 
 
-def _layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, axes="normalized", **switch):
+def _layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, axes="normalized",
+                ignore_affine=False, **switch):
     """Layer normalization over ``axes`` (a key of ``_AXES``); ``switch`` goes to ``standardize``."""
     shape = as_shape(normalized_shape)
     out = standardize(input, _AXES[axes](input, shape), eps, **switch)
-    return apply_affine(out, weight, bias, shape)
+    return apply_affine(out, weight, bias, shape, ignored=ignore_affine)
 
 
 def make_layer_norm_arguments(

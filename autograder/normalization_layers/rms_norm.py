@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..core.mistakes import EPS_OUTSIDE_SQRT, NO_EPS, NO_SQRT, WRONG_AXES, Mistake, catch, plant
+from ..core.mistakes import EPS_OUTSIDE_SQRT, NO_EPS, NO_SQRT, WRONG_AXES, Convention, Mistake, catch, plant
 from ..core.report import Report, entry
 from ..core.spec import Operation
-from ._common import DROPPED_KEEPDIM, FORBIDDEN, apply_affine, as_shape, cast, standardize
+from ._common import AFFINE_IGNORED, DROPPED_KEEPDIM, FORBIDDEN, apply_affine, as_shape, cast, standardize
 
 # --- the planted implementation ---
 
@@ -28,17 +28,19 @@ _FORMS = {
 
 
 def _rms_norm(input, normalized_shape, weight=None, eps=None, *, axes="normalized", form="rms", default_eps=None,
-              **switch):
+              ignore_affine=False, in_float32=False, **switch):
     """``x / sqrt(mean(x²) + eps)`` over ``axes`` (a key of ``_AXES``), then scaled by ``weight``.
 
     ``form`` (a key of ``_FORMS``) says what ``x`` is divided by the root of; ``eps=None`` is
-    ``default_eps``, else the machine epsilon of the input's dtype; ``switch`` goes to ``standardize``.
+    ``default_eps``, else the machine epsilon of the input's dtype; ``in_float32``: normalize
+    ``input.float()`` and cast back, as LLaMA's RMSNorm does; ``switch`` goes to ``standardize``.
     """
     shape = as_shape(normalized_shape)
     if eps is None:
         eps = torch.finfo(input.dtype).eps if default_eps is None else default_eps
-    out = standardize(input, _AXES[axes](input, shape), eps, **_FORMS[form], **switch)
-    return apply_affine(out, weight, None, shape)
+    x = input.float() if in_float32 else input
+    out = standardize(x, _AXES[axes](input, shape), eps, **_FORMS[form], **switch).to(input.dtype)
+    return apply_affine(out, weight, None, shape, ignored=ignore_affine)
 
 
 def make_rms_norm_arguments(
@@ -87,6 +89,14 @@ RMS_SQUARE_OF_MEAN = Mistake(
 
 # RMSNorm's formula in the shared mistakes' words: their default would tell the student to subtract the mean.
 RMS_FORMULA = "x / sqrt(mean(x²) + eps)"
+# LLaMA's RMSNorm computes in float32 whatever the input (self._norm(x.float()).type_as(x)), which
+# serves half precision well and loses float64's: this exercise keeps the input's dtype.
+RMS_IN_FLOAT32 = Convention(
+    "normalization_layers.rms_in_float32",
+    "the input is normalized in float32 (x.float()) and cast back, which rounds a float64 input to float32's "
+    "precision. This exercise keeps the input's dtype: compute in float64 for a float64 input.",
+    library="LLaMA",
+)
 RMS_DEFAULT_EPS = Mistake(
     "normalization_layers.rms_default_eps",
     "eps=None is taken as {value}. PyTorch then uses torch.finfo(input.dtype).eps, "
@@ -117,6 +127,10 @@ PLANTED = (
         rule="Take the root mean square over the last len(normalized_shape) axes only."),
         _RMS, axes="all_but_batch"),
     plant(_rms_norm, DROPPED_KEEPDIM, catch("check_rms_norm", shape=(6, 6)), keepdim=False),
+    plant(_rms_norm, AFFINE_IGNORED, _RMS, ignore_affine=True),
+    # float32's rounding shows in float64's gradients, beyond their tolerance, more than in the output.
+    plant(_rms_norm, RMS_IN_FLOAT32,
+          catch("check_rms_norm", shape=(6, 7), gradients=True, dtype=torch.float64, seed=6), in_float32=True),
 )
 
 # --- the spec ---

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core.mistakes import Mistake
+from ..core.mistakes import Convention, Mistake
 from ._common import TENSOR_NORMS, spec
 
 # --- its mistakes ---
@@ -15,10 +15,13 @@ ABS_IN_L2 = Mistake(
 NORM_IN_L2 = Mistake(
     "penalties.norm_in_l2", "the penalty is the L2 norm √(Σw²). The L2 penalty is Σw², without the square root."
 )
-HALF_IN_L2 = Mistake(
+# d2l's l2_penalty, and many texts, halve the sum so that its gradient is w. The exercise's contract is
+# the sum alone (its docstring says so); the convention is named, not accepted.
+HALF_IN_L2 = Convention(
     "penalties.half_in_l2",
-    "the penalty is multiplied by 1/2. This exercise's penalty is Σw² alone: any constant factor belongs to "
-    "λ, which the caller applies.",
+    "the penalty is ½Σw², halved so that its gradient is w. This exercise's penalty is Σw² alone: any "
+    "constant factor belongs to λ, which the caller applies.",
+    library="d2l",
 )
 
 # --- the spec ---

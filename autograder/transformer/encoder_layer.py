@@ -144,14 +144,17 @@ _PRE_LN = catch("check_transformer_encoder_layer", norm_first=True)
 LAYER_MISTAKES = (
     plant(_layer_planting(residual="normalized"), RESIDUAL_AFTER_NORM, _PRE_LN),
     plant(_layer_planting(norms="other_form"), FORMS_SWAPPED, _POST_LN, _PRE_LN),
-    plant(_layer_planting(activation="none"), NO_ACTIVATION, _POST_LN, _PRE_LN),
+    # The evaluation-mode check names a structural mistake too, rather than blaming dropout.
+    plant(_layer_planting(activation="none"), NO_ACTIVATION, _POST_LN, _PRE_LN,
+          catch("check_transformer_encoder_layer_eval")),
     plant(_layer_planting(activation="gelu"), GELU_ACTIVATION, _POST_LN),
     plant(_layer_planting(masks="padding_inverted"), LAYER_PADDING_MASK_INVERTED,
           catch("check_transformer_encoder_layer", key_padding=True)),
     plant(_layer_planting(masks="src_mask_ignored"), SRC_MASK_IGNORED,
           catch("check_transformer_encoder_layer", src_mask="causal"),
           catch("check_transformer_encoder_layer", src_mask="additive", norm_first=True)),
-    plant(_layer_planting(residual="no_attention"), MISSING_RESIDUAL, _POST_LN, _PRE_LN),
+    plant(_layer_planting(residual="no_attention"), MISSING_RESIDUAL, _POST_LN, _PRE_LN,
+          catch("check_transformer_encoder_layer_eval", norm_first=True)),
     plant(_layer_planting(residual="no_feed_forward"), MISSING_RESIDUAL, _POST_LN, _PRE_LN),
     plant(_layer_planting(norms="norm1_only"), ONE_NORM, _POST_LN, _PRE_LN),
     plant(_layer_planting(attention_batch_first=False), ATTENTION_NOT_BATCH_FIRST, _POST_LN, _PRE_LN),
@@ -160,6 +163,8 @@ LAYER_MISTAKES = (
 
 # The mistakes that evaluation mode alone tells apart (a wrong structure reads as any other wrong output).
 EVAL_MISTAKES = (DROPOUT_IN_EVAL,)
+# The mistakes of the layer's structure, which an evaluation-mode output that does not change shows too.
+STRUCTURE_MISTAKES = tuple(p.mistake for p in LAYER_MISTAKES if p.mistake not in EVAL_MISTAKES)
 
 # --- the spec ---
 
@@ -284,7 +289,7 @@ def check_transformer_encoder_layer_eval(student, *, dropout=0.5, norm_first=Fal
     if problem:
         fail(where, problems=(problem,))
     effect = _eval_effect(first, second, expected)
-    if effect != SAME_AS_WITHOUT_DROPOUT:
+    if effect == "an output that changes from call to call":
         planted = spec.planted_runs(d_model, 2, dim_feedforward, dropout=dropout, norm_first=norm_first,
                                     evaluation=True, only=EVAL_MISTAKES)
 
@@ -295,5 +300,37 @@ def check_transformer_encoder_layer_eval(student, *, dropout=0.5, norm_first=Fal
         fail_diagnosed(where, effect, SAME_AS_WITHOUT_DROPOUT, summary=f"it gives {effect}; in evaluation mode "
                        "dropout is the identity, so the output must be that of the layer without dropout.",
                        planted=planted, run=run, agree=lambda a, b: a == b, clue=None)
+    if effect != SAME_AS_WITHOUT_DROPOUT:
+        _fail_deterministic(student, first, args, expected, where, dropout=dropout, norm_first=norm_first)
     report.devices.append("cpu")
     return report
+
+
+def _fail_deterministic(student, first, args, expected, where, *, dropout, norm_first):
+    """Fail a layer whose evaluation-mode output ``first`` is the same on every call but not the reference's.
+
+    Dropout is blamed only if the same class built with dropout=0 gives the reference's output;
+    otherwise the layer itself differs, and its structural mistakes are searched.
+    """
+    spec = ENCODER_LAYER
+    d_model, dim_feedforward = _sizes(args)
+    without, built = spec.build(student, d_model, 2, dim_feedforward, dropout=0.0, norm_first=norm_first)
+    call_student(without.eval, (), where=f"{built}.eval()", copy=False).result()
+    output = call_student(spec.runner(without), args, where=f"{built}.eval() on cpu",
+                          forbidden=spec.forbidden).result()
+    if compare(OUTPUT, output, expected, spec.name) is None:
+        fail(where, f"after .eval() the layer built with dropout={dropout} gives the same output on every call, but "
+             "not the output of the same layer built with dropout=0: in evaluation mode dropout is the identity "
+             "(no mask and no rescaling, not even by 1 - p).")
+    # Not dropout's doing: the layer differs from nn.TransformerEncoderLayer even without it.
+    problem = compare(OUTPUT, first, expected, spec.name)
+    fail_diagnosed(
+        where, first, expected, problems=(problem,) if problem else (),
+        summary="the output is the same on every call, as it should be, but it is not nn.TransformerEncoderLayer's, "
+        "and the same class built with dropout=0 differs as well: the difference lies in the layer, not in "
+        "dropout (check_transformer_encoder_layer compares it without dropout).",
+        planted=spec.planted_runs(d_model, 2, dim_feedforward, dropout=0.0, norm_first=norm_first, evaluation=True,
+                                  only=STRUCTURE_MISTAKES),
+        run=lambda function: function(*materialize(args, None).values()).detach(),
+        agree=lambda a, b: compare(OUTPUT, a, b, spec.name) is None,
+    )

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.testing import make_tensor
 
 from autograder.core.devices import SIMULATED_CUDA, available_devices
-from autograder.core.failure import CheckFailed, named_mistake
+from autograder.core.failure import CheckFailed, named_mistake, named_mistakes
 from autograder.core import mistakes as shared_mistakes
 from autograder.core.mistakes import EPS_OUTSIDE_SQRT
 from autograder.normalization_layers import (
@@ -38,6 +38,9 @@ from autograder.normalization_layers import (
     check_rms_norm,
 )
 from conftest import ROOT
+
+# Layer normalization's unbiased variance, in the words the layer_norm spec plants it with.
+LAYER_NORM_UNBIASED = shared_mistakes.UNBIASED_VARIANCE(operation="Layer normalization", code="x.var(dim, unbiased=False)")
 from helpers import solution_namespace
 
 NOTEBOOK = ROOT / "solutions" / "normalization_layers" / "normalization_layers.ipynb"
@@ -106,10 +109,13 @@ def annotated_transformer_layer_norm(input, normalized_shape, weight=None, bias=
     return weight * (input - mean) / (std + eps) + bias
 
 
-def test_a_widely_copied_wrong_layer_norm_is_named():
-    with pytest.raises(CheckFailed) as raised:
-        check_layer_norm(annotated_transformer_layer_norm, shape=(4, 5, 6))
-    assert named_mistake(str(raised.value)) == STD_PLUS_EPS.words
+def test_a_widely_copied_wrong_layer_norm_is_named_with_each_of_its_two_mistakes():
+    # Each mistake is named, then whose convention the two together are.
+    for arguments in (dict(shape=(4, 5, 6)), dict(shape=(4, 3, 6), eps=0.5, scale=0.3, seed=8)):
+        with pytest.raises(CheckFailed) as raised:
+            check_layer_norm(annotated_transformer_layer_norm, **arguments)
+        assert named_mistakes(str(raised.value)) == [LAYER_NORM_UNBIASED.words, EPS_OUTSIDE_SQRT.words,
+                                                     STD_PLUS_EPS.words]
 
 
 def test_eps_outside_the_root_is_named_in_the_words_shared_by_every_normalization():

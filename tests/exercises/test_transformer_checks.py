@@ -201,6 +201,32 @@ def test_evaluation_mode_passes_a_layer_with_dropout_modules_and_names_dropout_l
     assert named_mistake(str(raised.value)) == DROPOUT_IN_EVAL.words
 
 
+def test_evaluation_mode_blames_dropout_only_when_dropout_makes_the_difference():
+    class Halved(EncoderLayer):  # a wrong layer, whatever dropout is
+        def forward(self, *args, **kwargs):
+            return 0.5 * super().forward(*args, **kwargs)
+
+    with pytest.raises(AssertionError) as raised:
+        check_transformer_encoder_layer_eval(Halved)
+    message = str(raised.value)
+    assert "the same class built with dropout=0 differs as well: the difference lies in the layer, not in dropout" \
+        in message
+    assert "dropout is the identity" not in message and named_mistake(message) is None
+
+    class ScaledInEvaluation(EncoderLayer):  # the original paper's test-time scaling
+        def forward(self, *args, **kwargs):
+            output = super().forward(*args, **kwargs)
+            return output if self.training else output * (1 - self.dropout_p)
+
+        def __init__(self, *args, dropout=0.0, **kwargs):
+            super().__init__(*args, dropout=dropout, **kwargs)
+            self.dropout_p = dropout
+
+    with pytest.raises(AssertionError, match="not the output of the same layer built with dropout=0: in evaluation "
+                                             "mode dropout is the identity"):
+        check_transformer_encoder_layer_eval(ScaledInEvaluation)
+
+
 def test_a_wrong_layer_that_matches_no_mistake_gets_no_mistake_named():
     class Halved(EncoderLayer):
         def forward(self, *args, **kwargs):

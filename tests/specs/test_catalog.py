@@ -6,13 +6,16 @@ student's function is called. Adding a mistake to a spec adds its tests here.
 """
 
 import functools
+import inspect
 import re
 
 import pytest
 
 from autograder import registry
-from autograder.core.failure import CheckFailed, named_mistake
-from autograder.core.mistakes import Planted
+from autograder.core import diagnosis, engine
+from autograder.core.spec import Operation
+from autograder.core.failure import CheckFailed, named_mistakes
+from autograder.core.mistakes import Convention, Planted
 from conftest import ROOT
 from helpers import solution_namespace
 
@@ -30,29 +33,115 @@ def test_a_planted_mistake_is_caught_and_named(package, planted, catch):
     check = getattr(registry.package(package), catch.check)
     with pytest.raises(CheckFailed) as raised:
         check(planted.function, *catch.args, **catch.kwargs)
-    assert named_mistake(str(raised.value)) == planted.words, str(raised.value)
+    named = named_mistakes(str(raised.value))
+    # A convention that is two planted mistakes at once is named after them.
+    assert named[-1:] == [planted.words] and set(named[:-1]) <= _components(planted), str(raised.value)
 
 
-@pytest.mark.parametrize("assignment, package, spec", SPECS, ids=lambda v: getattr(v, "name", v))
-def test_every_spec_declares_its_mistakes_with_the_checks_that_catch_them(assignment, package, spec):
-    assert spec.name in assignment.functions, f"the registry does not say what {spec.name} is called"
-    assert spec.planted, f"{spec.name} plants no mistake"
-    for planted in spec.planted:
-        assert isinstance(planted, Planted)
-        assert planted.caught_by, f"{spec.name}: nothing must catch {planted.mistake.id}"
-        for catch in planted.caught_by:
-            assert callable(getattr(registry.package(package), catch.check, None)), f"{package} has no {catch.check}"
+def _components(planted: Planted) -> set:
+    spec = next(spec for _, _, spec in SPECS if planted in spec.planted)
+    return {m.words for m in diagnosis._components(planted, spec.planted)} if isinstance(
+        planted.mistake, Convention) else set()
 
 
-@pytest.mark.parametrize("package", registry.packages())
-def test_a_package_s_mistakes_are_its_specs_planted_mistakes(package):
-    module = registry.package(package)
-    assert list(module.MISTAKES) == [p for spec in module.SPECS for p in spec.planted]
+# --- mistakes that come together ------------------------------------------------------
+# Every pair of mistakes planted in one spec that can combine (the same planted implementation,
+# different switches, not declared exclusive) is generated here. It is distinguishable on a
+# catch of either mistake where each mistake alone fails the check and the two together give
+# other differences than either alone. On the first such catch, the check must name both, and
+# nothing else but a convention that is exactly these two; or, where a planted mistake of its
+# own is exactly these two (the statistics treated as constants: no path through the mean and
+# none through the variance), that one.
+
+PAIRS = [
+    pytest.param(name, spec, a, b, id=f"{spec.name}-{a.mistake.id}+{b.mistake.id}")
+    for _, name, spec in SPECS for a, b in diagnosis.pairs(spec.planted)
+]
+_OUTCOMES: dict = {}
 
 
-def test_every_function_the_registry_names_has_its_spec():
-    for assignment in registry.ASSIGNMENTS:
-        assert set(assignment.functions) == set(registry.specs(assignment)), assignment.name
+def _outcome(package: str, key, function, catch) -> str | None:
+    """The failure message of ``catch`` on ``function`` (None: it passed), on the CPU; computed once."""
+    key = (package, key, repr(catch))
+    if key not in _OUTCOMES:
+        check = getattr(registry.package(package), catch.check)
+        kwargs = dict(catch.kwargs)
+        if "devices" in inspect.signature(check).parameters:
+            kwargs.setdefault("devices", ["cpu"])  # the simulated GPU cannot tell mistakes apart
+        try:
+            check(function, *catch.args, **kwargs)
+            _OUTCOMES[key] = None
+        except CheckFailed as failed:
+            _OUTCOMES[key] = str(failed)
+    return _OUTCOMES[key]
+
+
+def _key(planted: Planted) -> tuple:
+    """What tells one planted mistake from another: two may share their words (two wrong axes)."""
+    return planted.mistake.id, planted.words, repr(planted.recipe and planted.recipe.switch)
+
+
+def _differences(message: str) -> list[str]:
+    """What a failure says is wrong, without what it says the cause is."""
+    return [line for line in message.splitlines() if not line.startswith(("Likely mistake: ", "Hint: "))]
+
+
+def _told_apart(spec, catch, together, alone, message, messages) -> bool:
+    """Whether ``catch`` tells the two mistakes together from each alone.
+
+    For an operation, its results (output and state) are compared as the check compares
+    them: where the two together agree with one alone, or one alone is right while the two
+    together are wrong, they cannot be told apart on these results. Where they
+    differ only in gradients, or for a module or a class, the differences the failures
+    report must not be the same.
+    """
+    if isinstance(spec, Operation) and not catch.args and "devices" not in catch.kwargs:
+        arguments = spec.make_arguments(**{k: v for k, v in catch.kwargs.items() if k != "gradients"})
+        run = lambda function: engine._run_reference(function, arguments, "cpu", ())  # noqa: E731
+        try:
+            both, results = run(together), [run(one) for one in alone]
+        except Exception:  # noqa: BLE001 - a mistake that cannot run on these inputs: nothing to compare
+            return False
+        same = lambda a, b: not engine._compare_results(a, b, spec.compared_as, spec.state, spec.outputs)  # noqa: E731
+        if any(same(both, one) for one in results):
+            return False
+        right = run(spec.reference)
+        if not same(both, right) and any(same(one, right) for one in results):
+            return False  # one mistake alone is right here: diagnosis sets it aside, alone and combined
+        if not catch.kwargs.get("gradients"):
+            return True
+    return all(_differences(message) != _differences(one) for one in messages)
+
+
+def _switches(planted: Planted) -> set:
+    return set(planted.recipe.switch) if planted.recipe is not None else set()
+
+
+@pytest.mark.parametrize("package, spec, a, b", PAIRS)
+def test_two_planted_mistakes_together_are_both_named(package, spec, a, b):
+    together = diagnosis.combine((a, b))
+    catches = list({repr(c): c for c in a.caught_by + b.caught_by}.values())
+    for catch in catches:
+        alone = [_outcome(package, _key(p), p.function, catch) for p in (a, b)]
+        if None in alone:
+            continue
+        message = _outcome(package, ("pair", _key(a), _key(b)), together.function, catch)
+        assert message is not None, f"{catch} passes {a.mistake.id} and {b.mistake.id} together"
+        if not _told_apart(spec, catch, together.function, (a.function, b.function), message, alone):
+            continue  # one mistake hides the other on these inputs
+        break
+    else:
+        pytest.skip("no catch of either mistake tells the two together from each alone")
+    named = set(named_mistakes(message))
+    union = _switches(a) | _switches(b)
+    same_as_pair = {p.words for p in spec.planted if _switches(p) == union}
+    # A convention that is two planted mistakes is named with them; so is one that is exactly this pair.
+    conventions = {p.words for p in spec.planted if isinstance(p.mistake, Convention) and _switches(p) == union}
+    pair = {a.words, b.words}
+    allowed = pair | conventions | _components(a) | _components(b)
+    # Each mistake is named; a convention that is two mistakes may be named by those of them that show.
+    shown = all(p.words in named or named & _components(p) for p in (a, b))
+    assert (shown and named <= allowed) or (named and named <= same_as_pair), message
 
 
 # --- the catalog's words ------------------------------------------------------------
