@@ -50,6 +50,8 @@ class Diagnosis:
 
     mistakes: tuple[Mistake, ...] = ()
     by_aspect: Mapping[str, tuple[Mistake, ...]] = field(default_factory=dict)
+    # Several combinations of mistakes give the student's result: only what they share is named.
+    undecided: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.mistakes)
@@ -134,8 +136,10 @@ def diagnose(
                 results[index] = _FAILED
         return results[index]
 
-    searched = []
+    searched, matches = [], []
     for index, candidate in enumerate(candidates(planted, size)):
+        if matches and len(candidate.planted) > len(matches[0].planted):
+            break
         if any(id(p) in useless for p in candidate.planted):
             continue
         searched.append((index, candidate))
@@ -147,7 +151,13 @@ def diagnose(
                 useless.add(id(candidate.planted[0]))
             continue
         if _safely(agree, actual, wrong):
-            return Diagnosis(_with_components(candidate, planted))
+            if len(candidate.planted) == 1:
+                return Diagnosis(_with_components(candidate, planted))
+            # A combination may not be the only one that gives this result (two mistakes that both
+            # turn the output into NaN): the other combinations of its size are tried too.
+            matches.append(candidate)
+    if matches:
+        return _shared(matches, planted)
     if not aspects:
         return Diagnosis()
     by_aspect = {}
@@ -166,6 +176,13 @@ def diagnose(
 
 
 _FAILED = object()
+
+
+def _shared(matches: Sequence[Candidate], planted: Sequence[Planted]) -> Diagnosis:
+    """The mistakes that every matching combination holds: a mistake only one of them has may not be there."""
+    named = [_with_components(candidate, planted) for candidate in matches]
+    common = tuple(m for m in named[0] if all(m in others for others in named[1:]))
+    return Diagnosis(common, undecided=len(matches) > 1)
 
 
 def _safely(same, a, b) -> bool:

@@ -159,8 +159,15 @@ def fail_diagnosed(
     """
     found = diagnose(actual, expected, planted, run, agree, aspects)
     explained = found and (not found.by_aspect or _every_wrong_aspect_explained(actual, expected, aspects, found))
-    Failure(where, summary=summary, problems=tuple(problems), mistake=found.words or None,
-            hint=None if explained or clue is None else clue(actual, expected)).fail()
+    if found.undecided:
+        hint = UNDECIDED
+    else:
+        hint = None if explained or clue is None else clue(actual, expected)
+    Failure(where, summary=summary, problems=tuple(problems), mistake=found.words or None, hint=hint).fail()
+
+
+UNDECIDED = ("more than one combination of the course's known mistakes gives this result, so only what they "
+             "share is named below; find the rest by comparing your code with the formula, step by step.")
 
 
 def _every_wrong_aspect_explained(actual, expected, aspects, found) -> bool:

@@ -86,3 +86,17 @@ def test_the_simulated_gpu_names_a_cpu_tensor_kept_as_an_attribute():
     assert run.problem and "kept as an attribute" in run.problem and run.inconclusive is None
     run = run_on_simulated_cuda(Scale(), [torch.randn(3, 4)])
     assert run.problem is None and run.inconclusive is None and run.result.device.type == "cuda"
+
+
+def test_when_two_combinations_give_the_result_only_what_they_share_is_named():
+    # Each of a, b and c alone shifts x; c and b together give the same result as a and b:
+    # the result holds b for certain, and a or c, which these inputs cannot tell apart.
+    def base(x, *, a=False, b=False, c=False):
+        return x + (1 if a or c else 0) + (10 if b else 0) + (0.5 if c and not b else 0)
+
+    planted = [plant(base, Mistake(name, f"words {name}"), **{name: True}) for name in "abc"]
+    x = torch.zeros(3)
+    found = diagnosis.diagnose(x + 11, x, planted, run=lambda f: f(x), agree=torch.equal)
+    assert found.undecided and [m.id for m in found.mistakes] == ["b"]
+    single = diagnosis.diagnose(x + 1.5, x, planted, run=lambda f: f(x), agree=torch.equal)
+    assert not single.undecided and [m.id for m in single.mistakes] == ["c"]

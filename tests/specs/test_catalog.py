@@ -141,6 +141,11 @@ def test_two_planted_mistakes_together_are_both_named(package, spec, a, b):
     allowed = pair | conventions | _components(a) | _components(b)
     # Each mistake is named; a convention that is two mistakes may be named by those of them that show.
     shown = all(p.words in named or named & _components(p) for p in (a, b))
+    if engine.UNDECIDED in message:
+        # Another combination gives the same result on these inputs: the pair is not one that can be
+        # told apart, and the failure names only what every such combination holds, never more.
+        assert named <= allowed, message
+        return
     assert (shown and named <= allowed) or (named and named <= same_as_pair), message
 
 
