@@ -59,9 +59,10 @@ exercises: $(STAMP)
 release: book
 	$(PYTHON) -m autograder release --site _build/html
 
-## bench: grade 40 generated submissions with stock nbgrader and with the course's grader
+## bench: grade 40 generated submissions with stock nbgrader and with the course's grader; time `check`
 bench: $(STAMP)
 	$(PYTHON) benchmarks/grading.py
+	$(PYTHON) benchmarks/check.py
 
 ## bench-scale: grade 40 and 400 generated submissions with the course's grader: time, fork server's memory, gradebook
 bench-scale: $(STAMP)

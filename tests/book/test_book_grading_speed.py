@@ -1,6 +1,6 @@
 """The appendix "How fast the autograder grades": every number its text shows comes from the results files.
 
-The page reads benchmarks/results/bench.json and bench-scale.json and glues
+The page reads benchmarks/results/bench.json, bench-scale.json and check.json and glues
 what it states. These tests read the same files, compute each glued value
 again, format it with the role's own format specification, and compare it with
 what the built page shows; the page must also draw its figures with alt text.
@@ -24,6 +24,7 @@ def expected() -> dict:
     """name -> the value that the page glues, computed here from the results files."""
     bench = json.loads((RESULTS / "bench.json").read_text())
     scale = json.loads((RESULTS / "bench-scale.json").read_text())
+    check = json.loads((RESULTS / "check.json").read_text())
     machine, protocol = bench["machine"], bench["protocol"]
     small, large = scale["classes"][str(scale["small"])], scale["classes"][str(scale["large"])]
     return {
@@ -54,6 +55,14 @@ def expected() -> dict:
         "large_rss_mb": large["forkserver_rss"]["end_bytes"] / 1e6,
         "rss_change": 100 * (scale["rss_ratio"] - 1),
         "small_gradebook_mb": small["gradebook_bytes"] / 1e6, "large_gradebook_mb": large["gradebook_bytes"] / 1e6,
+        "check_runs": check["runs"], "check_date": check["machine"]["date"][:10],
+        "check_cores": check["machine"]["cores"],
+        "check_completed_seconds": check["completed"]["median_seconds"],
+        "check_completed_verdict": check["completed"]["verdict"],
+        "check_mistakes_seconds": check["two_mistakes"]["median_seconds"],
+        "check_mistakes_verdict": check["two_mistakes"]["verdict"],
+        "import_seconds": check["import"]["median_seconds"],
+        "import_dynamo": "loads" if check["import"]["dynamo_loaded"] else "does not load",
         "gradebook_kb_per_submission":
             (large["gradebook_bytes"] - small["gradebook_bytes"]) / 1e3 / (scale["large"] - scale["small"]),
     }
@@ -87,5 +96,5 @@ def test_the_page_draws_its_figures_with_alt_text(page):
 def test_the_page_runs_no_benchmark():
     source = (ROOT / f"{CHAPTER}.md").read_text()
     for code in CODE_CELL.findall(source):
-        for runs in ("subprocess", "os.system", "import autograder", "from autograder", "grading.py", "scale.py"):
+        for runs in ("subprocess", "os.system", "import autograder", "from autograder", "grading.py", "scale.py", "check.py"):
             assert runs not in code, f"a cell of the page runs something: {runs}"

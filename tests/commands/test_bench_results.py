@@ -1,8 +1,8 @@
 """The committed benchmark results hold every field that the book's appendix "How fast the autograder grades" reads.
 
-``make bench`` writes benchmarks/results/bench.json and ``make bench-scale``
-benchmarks/results/bench-scale.json; book/grading_speed.md reads both and never
-runs a benchmark itself.
+``make bench`` writes benchmarks/results/bench.json and check.json, and
+``make bench-scale`` benchmarks/results/bench-scale.json; book/grading_speed.md
+reads the three and never runs a benchmark itself.
 """
 
 import json
@@ -18,7 +18,7 @@ MACHINE = ("cpu", "cores", "memory_gb", "python", "torch", "nbgrader", "date")
 
 def load(name: str) -> dict:
     path = RESULTS / name
-    assert path.is_file(), f"{path} is missing: run `make {'bench' if name == 'bench.json' else 'bench-scale'}`"
+    assert path.is_file(), f"{path} is missing: run `make {'bench-scale' if name == 'bench-scale.json' else 'bench'}`"
     return json.loads(path.read_text())
 
 
@@ -26,7 +26,7 @@ def number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-@pytest.mark.parametrize("name", ["bench.json", "bench-scale.json"])
+@pytest.mark.parametrize("name", ["bench.json", "bench-scale.json", "check.json"])
 def test_results_describe_their_machine(name):
     machine = load(name)["machine"]
     missing = [key for key in MACHINE if machine.get(key) in (None, "")]
@@ -62,3 +62,15 @@ def test_bench_scale_has_both_classes():
     assert scale["time_ratio"] == pytest.approx(large["seconds"] / small["seconds"], rel=1e-2)
     assert scale["rss_ratio"] == pytest.approx(
         large["forkserver_rss"]["end_bytes"] / small["forkserver_rss"]["end_bytes"], rel=1e-3)
+
+
+def test_check_has_both_answers_and_the_import():
+    check = load("check.json")
+    assert number(check["runs"]) and check["runs"] >= 1
+    for name in ("completed", "two_mistakes", "import"):
+        assert number(check[name]["median_seconds"]) and check[name]["median_seconds"] > 0
+        assert len(check[name]["seconds"]) == check["runs"]
+    assert " 0 failed" in check["completed"]["verdict"], "the model answer passes every visible test"
+    assert " 0 failed" not in check["two_mistakes"]["verdict"], "two mistakes fail some test"
+    assert len(check["two_mistakes"]["mistakes"]) == 2
+    assert isinstance(check["import"]["dynamo_loaded"], bool)
