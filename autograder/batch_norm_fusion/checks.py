@@ -8,9 +8,9 @@ as for any operation), calls the function, and compares with
 convolution's weight and bias, its output on an input, and the two layers
 passed in, which must come out as they went in.
 
-It runs on the CPU and on a real GPU, not on the simulated one: a fusion
-copies the convolution (``copy.deepcopy``, as PyTorch's does), and copying a
-fake tensor reads its data pointer, which the fake tensor mode does not support.
+It runs on the CPU, and on a real GPU or the simulated one: there a fusion's
+``copy.deepcopy`` of the convolution (as PyTorch's does) copies fake tensors
+into fake tensors of the same run (``autograder.core.devices``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from torch import nn
 from torch.nn.utils import fusion
 
 from ..core.calling import ForbiddenCall, call_student, describe_call
-from ..core.devices import SIMULATED_CUDA, available_devices
 from ..core.engine import check_against_reference, check_raises
 from ..core.failure import Failure
 from ..core.forbidden import Forbidden
@@ -147,7 +146,6 @@ def check_fuse_conv_bn_eval(student, *, devices=None, **arguments) -> Report:
     """
     spec = FUSE_CONV_BN_EVAL
     args = spec.make_arguments(**arguments)
-    devices = real_devices(devices)
     if args["conv.bias"] is None:
         _accepts_a_convolution_without_bias(student, args)
     return check_against_reference(
@@ -160,16 +158,11 @@ def check_fuse_conv_bn_eval_rejects_training(student, devices=None) -> Report:
     """Check that a BatchNorm in training mode is refused with AssertionError, as PyTorch does."""
     spec = FUSE_CONV_BN_EVAL
     error = spec.error_inputs[0]
-    devices = real_devices(devices)
     return check_raises(
         student, spec.make_arguments(**error.arguments), error.exception, name=spec.name, when=error.when,
         devices=devices, mistake_if_returned=FUSES_TRAINING_MODE, forbidden=spec.forbidden,
         call=lambda fuse, a: fuse(*layers(*list(a.values())[1:])))
 
-
-def real_devices(devices=None) -> list[str]:
-    """``devices`` (default: those present) without the simulated GPU (see the module's docstring)."""
-    return [device for device in devices or available_devices() if device != SIMULATED_CUDA] or ["cpu"]
 
 
 def _accepts_a_convolution_without_bias(student, args: dict) -> None:

@@ -19,7 +19,7 @@ import os
 import socket
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import FakeCopyMode, FakeTensorMode
 
 from ..core import forbidden as forbidden_maps
 from ..core.calling import call_student, count_flops, module_classes
@@ -122,15 +122,15 @@ class Kernel:
         with contextlib.ExitStack() as stack:
             if simulated:
                 stack.enter_context(without_dynamo())
-                stack.enter_context(FakeTensorMode(allow_non_fake_inputs=False))
+                mode = stack.enter_context(FakeTensorMode(allow_non_fake_inputs=False))
             callee = codec.decode(request.get("callee"))
             args, kwargs = codec.decode(request.get("args")), codec.decode(request.get("kwargs"))
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
                 raise TypeError("malformed arguments")
             before = [None if simulated else _snapshot(t) for t in codec.tensors]
             wire.set_rng_states(codec.buffers, request)
-            within = [_WithoutCudaKernels(), torch.no_grad()] if simulated else [torch.enable_grad()] if request.get(
-                "grad") else []
+            within = [FakeCopyMode(mode), _WithoutCudaKernels(), torch.no_grad()] if simulated else [
+                torch.enable_grad()] if request.get("grad") else []
             value = _student(lambda: callee(*args, **kwargs), forbidden, within)
         answer = {"value": value, "mirrors": {m: dict(self.mirrors[m].state_dict()) for m in codec.used_mirrors}}
         answer["updates"] = [(i, t) for i, (t, old) in enumerate(zip(codec.tensors, before))

@@ -26,6 +26,7 @@ import torch
 from torch._subclasses.fake_tensor import (
     DataDependentOutputException,
     DynamicOutputShapeException,
+    FakeCopyMode,
     FakeTensorDeviceMismatchError,
     FakeTensorMode,
     UnsupportedOperatorException,
@@ -182,8 +183,10 @@ def _simulate(function, args, where, forbidden, allow_outside: bool):
                 else a
                 for a in args
             ]
+        # FakeCopyMode: copy.deepcopy of a module (a fusion copies the convolution) makes fake copies
+        # in this mode, not in one of their own, which could not meet the others.
         called = call_student(function, fake_args, where=where, copy=False, forbidden=forbidden,
-                              within=(mode, _WithoutCudaKernels(), torch.no_grad()))
+                              within=(mode, FakeCopyMode(mode), _WithoutCudaKernels(), torch.no_grad()))
     return SimulatedRun(result=called.value) if called.error is None else called.error
 
 

@@ -13,7 +13,8 @@ from torch import nn
 from autograder.batch_norm_fusion import (
     MISTAKES, check_fuse_conv_bn_eval, check_fuse_conv_bn_eval_rejects_training, layers,
 )
-from autograder.batch_norm_fusion.checks import make_arguments, real_devices
+from autograder.batch_norm_fusion.checks import make_arguments
+from autograder.core.devices import SIMULATED_CUDA, available_devices
 from autograder.checker import layers as wire_layers
 from autograder.core.failure import CheckFailed, named_mistake
 from conftest import ROOT
@@ -57,7 +58,7 @@ def by_functional_conv(conv, bn):
 ], ids=["conv2d", "no_bias", "float64", "conv1d", "conv3d", "groups", "no_affine", "large_eps"])
 def test_a_correct_fusion_passes(answer, arguments):
     report = check_fuse_conv_bn_eval(answer, **arguments)
-    assert report.devices == real_devices()
+    assert report.devices == available_devices()
     assert report.call.startswith("fuse_conv_bn_eval(input:")
 
 
@@ -95,7 +96,7 @@ def test_a_fusion_that_changes_the_batch_norm_fails():
 def test_a_fused_convolution_returned_in_training_mode_still_computes_the_same():
     """The fused layer's mode is not the check's business: a convolution computes the same in both."""
     report = check_fuse_conv_bn_eval(lambda conv, bn: correct(conv, bn).train())
-    assert report.devices == real_devices()
+    assert report.devices == available_devices()
 
 
 def test_a_fusion_that_raises_for_every_convolution_is_not_called_a_missing_bias_mistake():
@@ -120,7 +121,9 @@ def test_the_missing_bias_mistake_quotes_what_the_code_raised():
 
 
 def test_training_mode_is_refused_and_accepting_it_is_named():
-    assert check_fuse_conv_bn_eval_rejects_training(correct).devices == real_devices()
+    # Raising depends on the layers' settings alone: the simulated GPU leaves it to the CPU run.
+    real = [device for device in available_devices() if device != SIMULATED_CUDA]
+    assert check_fuse_conv_bn_eval_rejects_training(correct).devices == real
 
     def accepts(conv, bn):
         return correct(copy.deepcopy(conv).eval(), copy.deepcopy(bn).eval())
@@ -181,3 +184,15 @@ def solution_code_of_the_notebook() -> str:
     from helpers import solution_code
 
     return "\n".join(solution_code(NOTEBOOK).values())
+
+
+def test_a_scale_made_on_the_cpu_is_caught_on_the_simulated_gpu():
+    # The fusion's copy of the convolution is on the GPU; a scale built with torch.ones is on the CPU.
+    def on_the_cpu(conv, bn):
+        fused = correct(conv, bn)
+        with torch.no_grad():
+            fused.weight.mul_(torch.ones(fused.weight.shape[0], 1, 1, 1))
+        return fused
+
+    message = failure(check_fuse_conv_bn_eval, on_the_cpu, devices=["cpu", SIMULATED_CUDA])
+    assert "fake CUDA tensors" in message and "mixes devices" in message
