@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import unset_fake_temporarily
 
 _CONV = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
 _BATCH_NORM = ("num_features", "eps", "momentum", "affine", "track_running_stats")
@@ -40,7 +41,9 @@ def build(layer: dict, state: dict) -> nn.Module:
     config = layer.get("config") if listed else None
     if not isinstance(config, dict) or set(config) - {*listed[1], "bias"}:
         raise ValueError("a malformed layer")
-    with torch.device("meta"):  # no values drawn, no memory: every tensor comes from ``state``
+    # No values drawn, no memory: every tensor comes from ``state``. Built outside a simulated GPU's
+    # fake mode, which would refuse the meta tensors that a constructor initializes in place.
+    with unset_fake_temporarily(), torch.device("meta"):
         module = listed[0](**config)
     module.load_state_dict(state, assign=True)
     return module.train(bool(layer.get("training")))

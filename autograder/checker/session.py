@@ -77,7 +77,10 @@ class Session:
 
     def getattr(self, target: "Remote", name: str):
         codec = CheckerCodec(self)
-        reply, answer = self.request({"op": "getattr", "target": codec.encode(target), "name": name}, codec.buffers)
+        # While the checker simulates the GPU, an attribute of what a simulated call returned (the
+        # weight of a fused convolution) is a fake tensor too, and is read as one in the checker's mode.
+        reply, answer = self.request({"op": "getattr", "target": codec.encode(target), "name": name}, codec.buffers,
+                                     simulated=_simulating())
         return answer.read(reply.get("value"))
 
     def call(self, callee, args: tuple, kwargs: dict):
@@ -204,3 +207,11 @@ def _forbidden_name(forbidden) -> str | None:
     if not isinstance(forbidden, Forbidden):
         raise ValueError("the forbidden functions must be declared as an autograder.core.forbidden.Forbidden")
     return forbidden.name
+
+
+def _simulating() -> bool:
+    """Whether a fake tensor mode (the simulated GPU, ``autograder.core.devices``) is active here."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    return any(isinstance(mode, FakeTensorMode) for mode in _get_current_dispatch_mode_stack())

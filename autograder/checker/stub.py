@@ -70,6 +70,9 @@ class Kernel:
         self.objects: dict[int, object] = {}
         self.mirrors: dict[int, torch.nn.Module] = {}
         self.graphs: dict[int, tuple] = {}
+        # One fake mode for every simulated call of a test: a module a call returned (a fusion's
+        # convolution) holds fake tensors that a later call meets, and two fake modes cannot meet.
+        self.fake_mode: FakeTensorMode | None = None
 
     def answer(self, request: dict, buffers: list[bytes]) -> tuple[dict, list[bytes]]:
         codec = KernelCodec(self, buffers)
@@ -122,7 +125,8 @@ class Kernel:
         with contextlib.ExitStack() as stack:
             if simulated:
                 stack.enter_context(without_dynamo())
-                mode = stack.enter_context(FakeTensorMode(allow_non_fake_inputs=False))
+                self.fake_mode = self.fake_mode or FakeTensorMode(allow_non_fake_inputs=False)
+                mode = stack.enter_context(self.fake_mode)
             callee = codec.decode(request.get("callee"))
             args, kwargs = codec.decode(request.get("args")), codec.decode(request.get("kwargs"))
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
