@@ -31,6 +31,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from autograder.cells import grade_id
+from autograder.grading.config import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -159,7 +160,7 @@ def forked_submission_seconds(course: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=Limits().workers, help="default: the grader's own")
     parser.add_argument("--output", type=Path, default=RESULTS / "bench.json",
                         help="the JSON file of the results (default: benchmarks/results/bench.json)")
     args = parser.parse_args()

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from grading import ASSIGNMENT, RESULTS, machine, make_course, scores, write_results
 
+from autograder.grading.config import Limits
+
 FORKSERVER = "autograder.sandbox.forkserver"  # the module the grader starts its fork server with
 TIME_TARGET = 10.5  # the large class may take at most this many times the small one's time, per 10x
 MEMORY_TARGET = 1.10  # and its fork server at most this many times the small one's memory
@@ -120,7 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=40)
     parser.add_argument("--large", type=int, default=400)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=Limits().workers, help="default: the grader's own")
     parser.add_argument("--output", type=Path, default=RESULTS / "bench-scale.json",
                         help="the JSON file of the results (default: benchmarks/results/bench-scale.json)")
     args = parser.parse_args()

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -46,7 +47,7 @@ def course(tmp_path_factory):
         shutil.copy(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", folder)
     api = course_api(course)
     stager = Stager(api, course / "grading", ASSIGNMENT, [ASSIGNMENT])
-    submissions = stager.stage(list(STUDENTS))  # hidden tests restored, as the workers get them
+    submissions = list(stager.stage(list(STUDENTS)))  # hidden tests restored, as the workers get them
     assert all(not s.notes for s in submissions), [s.notes for s in submissions]
     return api, stager
 
@@ -120,3 +121,18 @@ def test_the_attributes_added_for_screen_readers_are_those_of_nbconverts_exporte
     for element in soup.select(".jp-Notebook div.jp-Cell-inputWrapper, .jp-Notebook div.jp-OutputArea-output"):
         element.attrs["tabindex"] = "0"
     assert str(BeautifulSoup(accessible(html), "html.parser")) == str(soup)
+
+
+def test_staging_hands_on_each_chunk_as_soon_as_it_is_sanitized(course):
+    api, _ = course
+    stager = Stager(api, Path(api.coursedir.root, "chunks"), ASSIGNMENT, [ASSIGNMENT])
+    staging = stager.stage(["failing", "correct"], chunk=1)
+    first = next(staging)
+    assert first.student == "failing" and not first.notes
+    assert (stager.sanitized_folder("failing") / f"{ASSIGNMENT}.ipynb").is_file()
+    assert not stager.staged_folder("correct").exists()  # the next chunk is not even copied yet
+    second = next(staging)
+    assert second.student == "correct"
+    assert (stager.sanitized_folder("correct") / f"{ASSIGNMENT}.ipynb").is_file()
+    assert stager.sanitized_folder("correct") != stager.sanitized_folder("failing").parent / "correct"
+    assert next(staging, None) is None
