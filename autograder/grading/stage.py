@@ -3,11 +3,11 @@
 nbgrader's own ``autograde``, with execution switched off, restores the
 locked and test cells from the gradebook, overwrites the kernelspec and clears
 the outputs. The class is sanitized a chunk of students at a time, each chunk
-in one call and in folders of its own, and each submission is handed on as soon
-as its chunk is done: the workers start on the first students while the main
-process stages the others (a class of 400 would otherwise keep them waiting for
-most of a minute). When nbgrader fails, each student of the chunk that it did
-not finish is asked about alone, to learn why.
+in one call and in folders of its own, and each submission is handed on as
+soon as its chunk is done: the workers start on the first students while the
+main process stages the others (staging a class of 400 in one call would keep
+them waiting some twenty to thirty seconds). When nbgrader fails, each student
+of the chunk that it did not finish is asked about alone, to learn why.
 """
 
 from __future__ import annotations

@@ -63,7 +63,12 @@ def test_multihead_attention_on_a_fully_masked_query_is_nan_only_with_its_weight
         with torch.no_grad():
             assert mha(x, x, x, key_padding_mask=ignore, need_weights=True)[0].isnan().all()
             assert (mha(x, x, x, key_padding_mask=ignore, need_weights=False)[0] == 0).all()
+            # zero attention, then the output projection: its bias alone, zero only as initialized
+            nn.init.constant_(mha.out_proj.bias, 0.5)
+            assert (mha(x, x, x, key_padding_mask=ignore, need_weights=False)[0] == 0.5).all()
+            nn.init.zeros_(mha.out_proj.bias)
     for grade_id in ("attention_introduction", "fully_masked_query_question"):
-        text = cell("attention", grade_id, edition="exercises")
+        text = " ".join(cell("attention", grade_id, edition="exercises").split())
         assert "NaN with `need_weights=True`" in text or "NaN for such a query with `need_weights=True`" in text
-        assert "zeros with `need_weights=False`" in text
+        assert "zero attention with `need_weights=False`" in text
+        assert "output projection's bias alone" in text
