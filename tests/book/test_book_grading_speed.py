@@ -72,12 +72,12 @@ def expected() -> dict:
 def forked_comparison(bench: dict) -> str:
     ours, forked = bench["ours"]["submissions_per_minute"], bench["forked_floor"]["submissions_per_minute"]
     if ours <= forked:
-        return (f"grades at {100 * ours / forked:.0f} % of that floor's rate, paying beyond it for the "
-                "sandbox, the checker and nbgrader's gradebook")
+        return (f"grades at {100 * ours / forked:.0f} % of the rate of that floor, paying beyond it for "
+                "the sandbox, the checker and the gradebook of nbgrader")
     return (f"grades {ours / forked:.2f} times as fast as that floor: the floor runs one submission at a "
             f"time on each core, while the grader runs {bench['workers']} at once on "
-            f"{bench['machine']['cores']} cores, so that one submission's waits (its kernel starting, "
-            "its checker's requests) overlap another's work")
+            f"{bench['machine']['cores']} cores, so that the waits of one submission (its kernel "
+            "starting, the requests of its checker) overlap the work of another")
 
 
 @pytest.fixture(scope="module")
