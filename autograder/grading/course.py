@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,33 +23,6 @@ def load_config(root: Path) -> Config:
     if not (root / "nbgrader_config.py").is_file():
         raise GradingError(f"{root} has no nbgrader_config.py: run this from the course's root")
     return PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-
-
-def gradebook_commits_without_fsync() -> None:
-    """Let this process's commits to nbgrader's SQLite gradebook return without waiting for the disk.
-
-    Recording a class commits once per grade cell (stock nbgrader does the same),
-    and each commit waited for an fsync: about 3 ms, a tenth of the time the
-    grader spends on a student. In write-ahead-log mode with ``synchronous=NORMAL``
-    a commit survives the grader being killed (``kill -9``, a crash), which is what
-    resuming relies on; only a power cut can lose the last commits, never corrupt
-    the file (https://www.sqlite.org/wal.html). The log mode stays with the file;
-    nbgrader's own commands read and write it as before.
-    """
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    if event.contains(Engine, "connect", _write_ahead):
-        return
-    event.listen(Engine, "connect", _write_ahead)
-
-
-def _write_ahead(connection, _record) -> None:
-    if isinstance(connection, sqlite3.Connection):
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
 
 
 def index_grades_by_notebook(gradebook: Gradebook) -> None:

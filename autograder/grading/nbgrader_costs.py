@@ -1,6 +1,8 @@
-"""Two costs stock nbgrader pays on every notebook, which a grading process pays once instead.
+"""What stock nbgrader pays again and again while recording a class, which a grading process pays once.
 
-Recording a class opens nbgrader's ``Gradebook`` about sixteen times per
+``reduce_nbgrader_costs()`` applies all three to this process. The first is the
+commits: each waited for the disk (``gradebook_commits_without_fsync``). The
+other two: recording a class opens nbgrader's ``Gradebook`` about sixteen times per
 submission (each of its preprocessors opens its own), and checks every cell's
 nbgrader metadata against nbgrader's JSON schema twice per submission. Both are
 cheap once and slow when repeated:
@@ -21,7 +23,42 @@ Nothing else changes: the same queries, the same writes, the same errors.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+
+
+def reduce_nbgrader_costs() -> None:
+    """Apply every change of this module to this process; applying them again changes nothing."""
+    gradebook_commits_without_fsync()
+    share_gradebook_engines()
+    check_metadata_schema_once()
+
+
+def gradebook_commits_without_fsync() -> None:
+    """Let this process's commits to nbgrader's SQLite gradebook return without waiting for the disk.
+
+    Recording a class commits once per grade cell (stock nbgrader does the same),
+    and each commit waited for an fsync: about 3 ms, a tenth of the time the
+    grader spends on a student. In write-ahead-log mode with ``synchronous=NORMAL``
+    a commit survives the grader being killed (``kill -9``, a crash), which is what
+    resuming relies on; only a power cut can lose the last commits, never corrupt
+    the file (https://www.sqlite.org/wal.html). The log mode stays with the file;
+    nbgrader's own commands read and write it as before.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if event.contains(Engine, "connect", _write_ahead):
+        return
+    event.listen(Engine, "connect", _write_ahead)
+
+
+def _write_ahead(connection, _record) -> None:
+    if isinstance(connection, sqlite3.Connection):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
 
 
 def share_gradebook_engines() -> None:

@@ -29,10 +29,9 @@ from ..sandbox.bwrap import bwrap_path
 from ..sandbox.cgroups import CgroupsUnavailable, CgroupTree
 from ..sandbox.forkserver import ForkServer
 from .config import Limits
-from .course import (GradingError, course_api, export_grades, gradebook_commits_without_fsync, index_grades_by_notebook,
-                     submitted_students)
+from .course import GradingError, course_api, export_grades, index_grades_by_notebook, submitted_students
 from .execute import Executor
-from .nbgrader_costs import check_metadata_schema_once, share_gradebook_engines
+from .nbgrader_costs import reduce_nbgrader_costs
 from .outcome import Outcome
 from .progress import ProgressStore
 from .record import Recorder
@@ -53,9 +52,7 @@ class ClassGrader:
         if self.limits.sandbox:
             bwrap_path()  # no bubblewrap: say so before anything runs
         self.log = log
-        gradebook_commits_without_fsync()
-        share_gradebook_engines()
-        check_metadata_schema_once()
+        reduce_nbgrader_costs()
         self.api = course_api(self.root)
         with Gradebook(self.api.coursedir.db_url) as gradebook:
             index_grades_by_notebook(gradebook)
